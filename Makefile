@@ -1,0 +1,41 @@
+# EasyPay: `make run` to run it, `make test` to test it. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+EMULATOR_PORT ?= 8999
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format venv migrate e2e bench fuzz faults soak clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+run: venv migrate
+	$(PY) manage.py seed_demo
+	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) PY=$(PY) bash scripts/run-dev.sh
+
+test: venv
+	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
+	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles

@@ -1,0 +1,77 @@
+"""Merchants (the tenants), their users, and their API keys."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from core.models import TimeStampedModel
+
+
+class Merchant(TimeStampedModel):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        SUSPENDED = "suspended"
+
+    name = models.CharField(max_length=255, unique=True)
+    email = models.EmailField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        ordering = ("name",)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MerchantUser(TimeStampedModel):
+    """A Django user who acts for a merchant (JWT login with username and password)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="merchant_membership")
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="members")
+    permissions = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.merchant}"
+
+
+class APIKey(TimeStampedModel):
+    """An API credential. The secret is shown once at creation; only its keyed hash is stored."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        REVOKED = "revoked"
+
+    class Mode(models.TextChoices):
+        TEST = "test"
+        LIVE = "live"
+
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    key_id = models.CharField(max_length=64, unique=True)
+    key_secret_hash = models.CharField(max_length=128)
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, default="")
+    permissions = models.JSONField(default=list)
+    rate_limit_per_minute = models.PositiveIntegerField(default=100)
+    rate_limit_per_hour = models.PositiveIntegerField(default=1000)
+    rate_limit_per_day = models.PositiveIntegerField(default=10000)
+    ip_whitelist = models.JSONField(default=list, blank=True)
+    ip_blacklist = models.JSONField(default=list, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    usage_count = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    mode = models.CharField(max_length=10, choices=Mode.choices, default=Mode.TEST)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at",)
+        verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=["active", "revoked"]), name="apikey_status_valid"),
+            models.CheckConstraint(condition=Q(mode__in=["test", "live"]), name="apikey_mode_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.key_id})"

@@ -1,0 +1,24 @@
+"""The permission scopes of CONTRACT section 3."""
+
+ALL = "*"
+SCOPES: tuple[str, ...] = (
+    "payments:read",
+    "payments:write",
+    "subscriptions:read",
+    "subscriptions:write",
+    "webhooks:read",
+    "webhooks:write",
+    "api_keys:read",
+    "api_keys:write",
+    "audit:read",
+)
+VALID = frozenset(SCOPES) | {ALL}
+
+
+def grants(held: list[str] | tuple[str, ...] | frozenset[str], scope: str) -> bool:
+    return ALL in held or scope in held
+
+
+def expand(held) -> list[str]:
+    """The concrete scopes a permission list grants (``*`` -> all)."""
+    return list(SCOPES) if ALL in held else [s for s in SCOPES if s in held]

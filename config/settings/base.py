@@ -1,0 +1,294 @@
+"""Settings shared by every environment. Environment variables are read in `env.py` only."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import dj_database_url
+from celery.schedules import crontab
+
+from .env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
+
+VERSION = "0.1.0"
+API_VERSION = "v1"
+
+DEV_SECRET_KEY = "django-insecure-easypay-dev-only-change-me"  # noqa: S105 (refused by production.py)
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django_prometheus",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework_simplejwt.token_blacklist",
+    "django_filters",
+    "corsheaders",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "core",
+    "accounts",
+    "payments",
+    "webhooks",
+    "subscriptions",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "core.middleware.RequestIDMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=0)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("DB_CONNECT_TIMEOUT", 3)
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and Redis ----------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL") or None
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                "SOCKET_CONNECT_TIMEOUT": 1,
+                "SOCKET_TIMEOUT": 1,
+                # A Redis outage degrades caching instead of failing requests.
+                "IGNORE_EXCEPTIONS": True,
+            },
+            "KEY_PREFIX": "easypay",
+        }
+    }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache",
+            "LOCATION": "easypay",
+            "KEY_PREFIX": "easypay",
+        }
+    }
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
+CELERY_RESULT_EXPIRES = 3600
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The beat schedule is code; `core.beat.sync_beat_schedule` loads it into django-celery-beat
+# (after migrate) so staff can see and pause each entry in the admin.
+CELERY_BEAT_SCHEDULE: dict[str, dict] = {
+    "accounts.cleanup": {"task": "accounts.tasks.auth_cleanup", "schedule": crontab(hour=3, minute=0)},
+    "payments.purge_idempotency_keys": {
+        "task": "payments.tasks.idempotency_purge",
+        "schedule": crontab(minute=15),
+    },
+    "payments.reconcile_pending": {"task": "payments.tasks.reconcile_pending", "schedule": timedelta(minutes=5)},
+    "payments.sync_settlements": {"task": "payments.tasks.settlement_sync", "schedule": timedelta(minutes=30)},
+    "subscriptions.bill_due": {
+        "task": "subscriptions.tasks.bill_due_subscriptions",
+        "schedule": crontab(hour=6, minute=0),
+    },
+    "audit.purge_old_rows": {"task": "audit.tasks.audit_purge", "schedule": crontab(hour=4, minute=0)},
+}
+
+# --- Auth, DRF, JWT -----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.EnvelopeJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.APIKeyAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScope"],
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.exceptions.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("JWT_REFRESH_DAYS", 7)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": env_str("JWT_SIGNING_KEY") or SECRET_KEY,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+    "JTI_CLAIM": "jti",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "UPDATE_LAST_LOGIN": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "EasyPay API",
+    "DESCRIPTION": "Payments, refunds, subscriptions and webhooks in front of Authorize.Net.",
+    "VERSION": VERSION,
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# --- Money ----------------------------------------------------------------------------------
+SUPPORTED_CURRENCIES = env_list("SUPPORTED_CURRENCIES", ["USD", "CAD", "EUR", "GBP", "AUD", "NZD", "JPY"])
+PAYMENT_MAX_AMOUNT = env_str("PAYMENT_MAX_AMOUNT", "999999.99")
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+
+# --- Authorize.Net --------------------------------------------------------------------------
+AUTHORIZE_NET_API_LOGIN_ID = env_str("AUTHORIZE_NET_API_LOGIN_ID", "easypay-sandbox")
+AUTHORIZE_NET_TRANSACTION_KEY = env_str("AUTHORIZE_NET_TRANSACTION_KEY", "easypay-sandbox-key")
+AUTHORIZE_NET_SIGNATURE_KEY = env_str(
+    "AUTHORIZE_NET_SIGNATURE_KEY",
+    "EASYPAYSANDBOXSIGNATUREKEY"
+    "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+)
+AUTHORIZE_NET_ENDPOINT = env_str("AUTHORIZE_NET_ENDPOINT", "http://127.0.0.1:8999/xml/v1/request.api")
+AUTHORIZE_NET_CONNECT_TIMEOUT = env_float("AUTHORIZE_NET_CONNECT_TIMEOUT", 3.0)
+AUTHORIZE_NET_READ_TIMEOUT = env_float("AUTHORIZE_NET_READ_TIMEOUT", 15.0)
+AUTHORIZE_NET_DUPLICATE_WINDOW = env_int("AUTHORIZE_NET_DUPLICATE_WINDOW", 0)
+AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD = env_int("AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD", 5)
+AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = env_float("AUTHORIZE_NET_CIRCUIT_RESET_SECONDS", 60.0)
+
+# --- Webhooks -------------------------------------------------------------------------------
+WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
+WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+
+# --- Edge, proxies, rate limits -------------------------------------------------------------
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
+RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
+
+# --- HTTP hardening -------------------------------------------------------------------------
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 1024 * 1024)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SESSION_COOKIE_HTTPONLY = True
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", [])
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOW_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-api-key",
+    "x-request-id",
+]
+CORS_EXPOSE_HEADERS = [
+    "x-request-id",
+    "x-ratelimit-limit",
+    "x-ratelimit-remaining",
+    "x-ratelimit-reset",
+    "retry-after",
+    "idempotent-replayed",
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+PROMETHEUS_EXPORT_MIGRATIONS = False
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "request_id": {"()": "core.logging.RequestIDFilter"},
+        "redact": {"()": "core.logging.RedactingFilter"},
+    },
+    "formatters": {"json": {"()": "core.logging.JSONFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["request_id", "redact"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # The SDK logs whole request XML (card numbers included) on errors: never let it through.
+        "authorizenet.sdk": {"level": "CRITICAL", "propagate": False, "handlers": []},
+        "pyxb": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,19 @@
+"""Production settings: refuse to start with development secrets or DEBUG on."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from .base import *  # noqa: F403
+from .base import DEBUG, DEV_SECRET_KEY, SECRET_KEY
+from .env import env_bool, env_int
+
+if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 32 characters in production.")
+if DEBUG:
+    raise ImproperlyConfigured("DEBUG must be off in production.")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True

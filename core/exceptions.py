@@ -1,0 +1,197 @@
+"""EasyPay's error types and the one DRF exception handler that renders them (CONTRACT section 2).
+
+Every error leaves the API as
+``{"error": {"code", "message", "details"}, "request_id", "timestamp"}``; the renderer adds the
+last two. Views and services raise these exceptions; none builds an error body by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework import exceptions as drf
+from rest_framework import status
+from rest_framework.response import Response
+
+logger = logging.getLogger("easypay.errors")
+
+
+class EasyPayError(drf.APIException):
+    """Base class: a stable machine-readable ``code``, a message and optional details."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "error"
+    message = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: dict[str, Any] | None = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.message
+        self.details = details or {}
+        self.data = data
+        self.headers = headers or {}
+        super().__init__(detail=self.message, code=self.code)
+
+
+class ValidationFailed(EasyPayError):
+    status_code = status.HTTP_400_BAD_REQUEST
+    code = "validation_error"
+    message = "The request is invalid."
+
+
+class AuthenticationFailed(EasyPayError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    code = "authentication_failed"
+    message = "Authentication credentials were missing or invalid."
+
+
+class PermissionDenied(EasyPayError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "permission_denied"
+    message = "This credential lacks the permission for this action."
+
+
+class IPNotAllowed(EasyPayError):
+    status_code = status.HTTP_403_FORBIDDEN
+    code = "ip_not_allowed"
+    message = "Requests from this IP address are not allowed for this credential."
+
+
+class CardDeclined(EasyPayError):
+    status_code = status.HTTP_402_PAYMENT_REQUIRED
+    code = "card_declined"
+    message = "The card was declined."
+
+
+class NotFound(EasyPayError):
+    status_code = status.HTTP_404_NOT_FOUND
+    code = "not_found"
+    message = "The requested resource does not exist."
+
+
+class InvalidState(EasyPayError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "invalid_state"
+    message = "The resource is not in a state that allows this action."
+
+
+class IdempotencyConflict(EasyPayError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "idempotency_conflict"
+    message = "This Idempotency-Key was used with a different request."
+
+
+class RateLimited(EasyPayError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limited"
+    message = "Too many requests."
+
+
+class ProcessorError(EasyPayError):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    code = "processor_error"
+    message = "The payment processor could not complete the request."
+
+
+class ServiceUnavailable(EasyPayError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "service_unavailable"
+    message = "The service is temporarily unavailable."
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def _flatten_validation(detail: Any) -> dict[str, Any]:
+    """DRF's nested ValidationError detail -> ``{field: [messages]}`` (nested fields keep nesting)."""
+    if isinstance(detail, dict):
+        out: dict[str, Any] = {}
+        for key, value in detail.items():
+            name = "non_field_errors" if key in ("non_field_errors", "__all__") else str(key)
+            if isinstance(value, dict):
+                out[name] = _flatten_validation(value)
+            elif isinstance(value, list) and value and isinstance(value[0], dict):
+                out[name] = [_flatten_validation(v) for v in value]
+            elif isinstance(value, list):
+                out[name] = [str(v) for v in value]
+            else:
+                out[name] = [str(value)]
+        return out
+    if isinstance(detail, list):
+        return {"non_field_errors": [str(v) for v in detail]}
+    return {"non_field_errors": [str(detail)]}
+
+
+def _response(
+    status_code: int, code: str, message: str, details: dict | None = None, headers: dict | None = None, data=None
+):
+    body = error_body(code, message, details)
+    if data is not None:
+        body["data"] = data
+    response = Response(body, status=status_code, headers=headers)
+    response.easypay_envelope = True
+    return response
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Map every exception a view can raise to the contract's error envelope."""
+    if isinstance(exc, EasyPayError):
+        return _response(exc.status_code, exc.code, exc.message, exc.details, exc.headers, exc.data)
+    if isinstance(exc, drf.ValidationError):
+        return _response(400, "validation_error", "The request is invalid.", _flatten_validation(exc.detail))
+    if isinstance(exc, DjangoValidationError):
+        details = (
+            {k: [str(m) for m in v] for k, v in exc.message_dict.items()}
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": [str(m) for m in exc.messages]}
+        )
+        return _response(400, "validation_error", "The request is invalid.", details)
+    if isinstance(exc, drf.ParseError):
+        return _response(400, "validation_error", "The request body is not valid JSON.", {"body": [str(exc.detail)]})
+    if isinstance(exc, drf.UnsupportedMediaType):
+        return _response(
+            415,
+            "unsupported_media_type",
+            "Send the request body as JSON with Content-Type: application/json.",
+            {"content_type": [str(exc.detail)]},
+        )
+    if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
+        return _response(
+            401,
+            "authentication_failed",
+            str(exc.detail),
+            headers={"WWW-Authenticate": 'Bearer realm="api", ApiKey realm="api"'},
+        )
+    if isinstance(exc, (drf.PermissionDenied, DjangoPermissionDenied)):
+        detail = getattr(exc, "detail", None) or "You do not have permission to perform this action."
+        return _response(403, "permission_denied", str(detail))
+    if isinstance(exc, (drf.NotFound, Http404)):
+        return _response(404, "not_found", "The requested resource does not exist.")
+    if isinstance(exc, drf.MethodNotAllowed):
+        return _response(405, "method_not_allowed", str(exc.detail))
+    if isinstance(exc, drf.NotAcceptable):
+        return _response(406, "not_acceptable", str(exc.detail))
+    if isinstance(exc, drf.Throttled):
+        wait = int(exc.wait or 1)
+        return _response(429, "rate_limited", "Too many requests.", {"retry_after": wait}, {"Retry-After": str(wait)})
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        logger.error("database unavailable", exc_info=exc)
+        return _response(503, "service_unavailable", "The database is temporarily unavailable.")
+    if isinstance(exc, drf.APIException):
+        return _response(exc.status_code, getattr(exc, "default_code", "error"), str(exc.detail))
+    if isinstance(exc, DatabaseError):
+        logger.exception("database error", exc_info=exc)
+        return _response(500, "internal_error", "An unexpected error occurred.")
+    logger.error("unhandled error", exc_info=exc)
+    return _response(500, "internal_error", "An unexpected error occurred.")

@@ -1,0 +1,62 @@
+"""Structured JSON logs carrying the request id, with card data and secrets masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from datetime import UTC, datetime
+
+from .context import current_request_id
+
+# 13-19 digit runs (optionally spaced/dashed) look like card numbers; cardCode elements hold CVVs.
+_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_CARD_CODE = re.compile(r"(<(?:cardCode|cvv|card_code)>)[^<]*(</)", re.IGNORECASE)
+_SECRETS = re.compile(
+    r"(?i)(\"?(?:key_secret|password|secret|transactionKey|access_token|refresh_token|x-api-key|authorization)\"?"
+    r"\s*[:=]\s*\"?)([^\"\s,}<]+)"
+)
+
+
+def redact_text(text: str) -> str:
+    text = _CARD_CODE.sub(r"\1***\2", text)
+    text = _PAN.sub(lambda m: "[REDACTED_PAN]", text)
+    return _SECRETS.sub(r"\1[REDACTED]", text)
+
+
+class RequestIDFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            request = getattr(record, "request", None)
+            record.request_id = getattr(request, "request_id", None) or current_request_id()
+        return True
+
+
+class RedactingFilter(logging.Filter):
+    """Masks card numbers, CVVs and secrets in the rendered message before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact_text(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+class JSONFormatter(logging.Formatter):
+    _SKIP = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "request_id"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None),
+        }
+        for key, value in record.__dict__.items():
+            if key not in self._SKIP and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exc"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str)

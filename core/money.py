@@ -1,0 +1,122 @@
+"""Money at the edges: decimal strings in the API, currency-quantized ``Decimal`` inside.
+
+Amounts are stored as ``DecimalField(max_digits=12, decimal_places=2)`` quantized to the
+currency's exponent (2 for USD, 0 for JPY), never floats or strings. The API accepts only a plain
+decimal string ("25.99") and always answers with every minor digit ("25.90", "1000" for JPY).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from rest_framework import serializers
+
+# ISO 4217 exponents of the currencies Authorize.Net settles; the configured list picks among them.
+CURRENCY_EXPONENTS: dict[str, int] = {
+    "USD": 2,
+    "CAD": 2,
+    "EUR": 2,
+    "GBP": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "CHF": 2,
+    "DKK": 2,
+    "NOK": 2,
+    "SEK": 2,
+    "PLN": 2,
+    "ZAR": 2,
+    "JPY": 0,
+}
+
+_AMOUNT = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+MAX_DIGITS = 12
+DECIMAL_PLACES = 2
+
+
+def supported_currencies() -> list[str]:
+    return [c for c in settings.SUPPORTED_CURRENCIES if c in CURRENCY_EXPONENTS]
+
+
+def exponent(currency: str) -> int:
+    return CURRENCY_EXPONENTS[currency]
+
+
+def quantum(currency: str) -> Decimal:
+    return Decimal(1).scaleb(-exponent(currency))
+
+
+def max_amount() -> Decimal:
+    return Decimal(settings.PAYMENT_MAX_AMOUNT)
+
+
+def validate_currency(value: object) -> str:
+    if not isinstance(value, str) or not value:
+        raise serializers.ValidationError("Must be an ISO 4217 currency code such as 'USD'.")
+    if value != value.upper() or not re.fullmatch(r"[A-Z]{3}", value):
+        raise serializers.ValidationError("Must be an upper-case ISO 4217 currency code such as 'USD'.")
+    if value not in supported_currencies():
+        raise serializers.ValidationError(
+            f"Currency '{value}' is not supported. Supported: {', '.join(supported_currencies())}."
+        )
+    return value
+
+
+def parse_amount(value: object, currency: str | None, *, allow_zero: bool = False) -> Decimal:
+    """A contract amount string -> ``Decimal`` quantized to the currency, or ``ValidationError``."""
+    if not isinstance(value, str):
+        raise serializers.ValidationError('Must be a decimal string such as "25.99", not a JSON number or null.')
+    match = _AMOUNT.match(value)
+    if not match:
+        raise serializers.ValidationError('Must be a plain positive decimal string such as "25.99".')
+    frac = match.group("frac") or ""
+    if currency is not None and currency in CURRENCY_EXPONENTS and len(frac) > exponent(currency):
+        places = exponent(currency)
+        raise serializers.ValidationError(
+            f"{currency} amounts take at most {places} decimal place{'s' if places != 1 else ''}."
+        )
+    if len(frac) > DECIMAL_PLACES:
+        raise serializers.ValidationError(f"At most {DECIMAL_PLACES} decimal places.")
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise serializers.ValidationError("Must be a decimal string.") from None
+    if amount == 0 and not allow_zero:
+        raise serializers.ValidationError("Must be greater than zero.")
+    if amount > max_amount():
+        raise serializers.ValidationError(f"Must not exceed {max_amount()}.")
+    if currency is not None and currency in CURRENCY_EXPONENTS:
+        amount = amount.quantize(quantum(currency))
+    return amount
+
+
+def format_amount(amount: Decimal | None, currency: str) -> str | None:
+    if amount is None:
+        return None
+    return str(Decimal(amount).quantize(quantum(currency) if currency in CURRENCY_EXPONENTS else Decimal("0.01")))
+
+
+class AmountField(serializers.Field):
+    """An amount string in, a ``Decimal`` out; rendered with the object's currency exponent.
+
+    Per-currency decimal places are checked in the serializer's ``validate`` (the currency is
+    another field), via :func:`parse_amount`.
+    """
+
+    default_error_messages = {"invalid": 'Must be a decimal string such as "25.99".'}
+
+    def __init__(self, *, currency_attr: str = "currency", **kwargs):
+        self.currency_attr = currency_attr
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return parse_amount(data, None)
+
+    def get_attribute(self, instance):
+        self._currency = getattr(instance, self.currency_attr, None)
+        return super().get_attribute(instance)
+
+    def to_representation(self, value):
+        currency = getattr(self, "_currency", None) or "USD"
+        return format_amount(value, currency)

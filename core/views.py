@@ -1,0 +1,103 @@
+"""System endpoints: health probes and the API version (CONTRACT section 8)."""
+
+from __future__ import annotations
+
+import platform
+
+import django
+from django.conf import settings
+from django.http import HttpRequest
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .exceptions import NotFound, ServiceUnavailable
+from .health import run_checks
+
+
+class _PublicView(APIView):
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+
+@extend_schema(tags=["system"], summary="Basic health check", responses={200: OpenApiTypes.OBJECT})
+class HealthView(_PublicView):
+    def get(self, request):
+        return Response({"status": "ok", "version": settings.VERSION})
+
+
+@extend_schema(tags=["system"], summary="Liveness probe: the process answers", responses={200: OpenApiTypes.OBJECT})
+class LivenessView(_PublicView):
+    def get(self, request):
+        return Response({"status": "ok"})
+
+
+@extend_schema(
+    tags=["system"],
+    summary="Readiness probe: database, cache and broker answer",
+    responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+)
+class ReadinessView(_PublicView):
+    def get(self, request):
+        results = run_checks()
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise ServiceUnavailable(
+                f"Not ready: {', '.join(r.name for r in failed)} unavailable.",
+                details={r.name: ("ok" if r.ok else "unavailable") for r in results},
+            )
+        return Response({"status": "ready", "checks": {r.name: "ok" for r in results}})
+
+
+@extend_schema(
+    tags=["system"],
+    summary="Each component's status and latency",
+    responses={200: OpenApiTypes.OBJECT, 503: OpenApiTypes.OBJECT},
+)
+class DetailedHealthView(_PublicView):
+    def get(self, request):
+        results = run_checks()
+        components = {
+            r.name: {"status": "ok" if r.ok else "unavailable", "latency_ms": r.latency_ms, "error": r.error}
+            for r in results
+        }
+        components["processor"] = _processor_status()
+        healthy = all(r.ok for r in results)
+        body = {
+            "status": "ok" if healthy else "degraded",
+            "version": settings.VERSION,
+            "components": components,
+            "runtime": {"python": platform.python_version(), "django": django.get_version()},
+            "celery": {"eager": bool(settings.CELERY_TASK_ALWAYS_EAGER)},
+        }
+        return Response(body, status=200 if healthy else 503)
+
+
+def _processor_status() -> dict:
+    try:
+        from payments.gateways.circuit import circuit_state
+    except ImportError:
+        return {"status": "unknown"}
+    state = circuit_state()
+    return {"status": "ok" if state == "closed" else "degraded", "circuit": state}
+
+
+@extend_schema(tags=["system"], summary="API version", responses={200: OpenApiTypes.OBJECT})
+class VersionView(_PublicView):
+    def get(self, request):
+        return Response({"version": settings.VERSION, "api_version": settings.API_VERSION})
+
+
+def api_not_found(request: HttpRequest, exception=None, *args, **kwargs):
+    from .middleware import json_error_response
+
+    return json_error_response(request, 404, NotFound.code, "No API endpoint matches this path.")
+
+
+def api_server_error(request: HttpRequest, *args, **kwargs):
+    from .middleware import json_error_response
+
+    return json_error_response(request, 500, "internal_error", "An unexpected error occurred.")
