@@ -1,0 +1,86 @@
+"""Health endpoints, including the 503 paths with a dead cache and a dead database."""
+
+import pytest
+from django.db import OperationalError
+
+from core import health
+
+pytestmark = pytest.mark.django_db
+
+DEAD_REDIS = {
+    "default": {
+        "BACKEND": "django_redis.cache.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"SOCKET_CONNECT_TIMEOUT": 0.2, "SOCKET_TIMEOUT": 0.2, "IGNORE_EXCEPTIONS": True},
+    }
+}
+
+
+def test_health_and_liveness(anon_client):
+    assert anon_client.get("/health").json()["data"]["status"] == "ok"
+    assert anon_client.get("/health/live").json()["data"] == {"status": "ok"}
+
+
+def test_ready_ok(anon_client):
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 200
+    assert response.json()["data"]["checks"] == {"database": "ok", "cache": "ok"}
+
+
+def test_ready_503_names_the_dead_cache(anon_client, settings):
+    settings.CACHES = DEAD_REDIS
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "service_unavailable"
+    assert error["details"] == {"database": "ok", "cache": "unavailable"}
+    assert "cache" in error["message"]
+
+
+class _DeadConnection:
+    def cursor(self):
+        raise OperationalError("connection to server at 10.1.2.3 failed: secret-host")
+
+
+def test_ready_503_names_the_dead_database(anon_client, monkeypatch):
+    monkeypatch.setattr(health, "connection", _DeadConnection())
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"]["details"]["database"] == "unavailable"
+
+
+def test_detailed_reports_latency_without_secrets(anon_client, monkeypatch, settings):
+    response = anon_client.get("/health/detailed")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["components"]["database"]["status"] == "ok"
+    assert isinstance(data["components"]["database"]["latency_ms"], float)
+    assert data["version"]
+
+    monkeypatch.setattr(health, "connection", _DeadConnection())
+    response = anon_client.get("/health/detailed")
+    assert response.status_code == 503
+    text = response.content.decode()
+    assert "10.1.2.3" not in text and "secret-host" not in text
+    assert response.json()["data"]["components"]["database"] == {
+        "status": "unavailable",
+        "latency_ms": response.json()["data"]["components"]["database"]["latency_ms"],
+        "error": "OperationalError",
+    }
+
+
+def test_broker_checked_when_configured(settings):
+    settings.CELERY_BROKER_URL = "redis://127.0.0.1:6379/0"
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert "broker" in health.configured_checks()
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    assert "broker" not in health.configured_checks()
+
+
+def test_metrics_and_schema_and_docs(anon_client):
+    metrics = anon_client.get("/metrics")
+    assert metrics.status_code == 200
+    assert b"django_http_requests_total" in metrics.content or b"python_info" in metrics.content
+    schema = anon_client.get("/api/schema/")
+    assert schema.status_code == 200 and b"openapi: 3" in schema.content
+    assert anon_client.get("/api/docs/").status_code == 200
