@@ -1,0 +1,39 @@
+"""docker-compose.yml and Kong's declarative config: the stack they describe is the one the README
+promises (no Docker engine runs here, so this is the syntax and wiring check)."""
+
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_compose_services_and_commands():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert {"postgres", "redis", "web", "worker", "beat", "emulator", "kong", "migrate"} <= set(services)
+    assert services["web"]["command"][:2] == ["gunicorn", "config.wsgi:application"]
+    assert services["worker"]["command"][:4] == ["celery", "-A", "config", "worker"]
+    assert services["beat"]["command"][:4] == ["celery", "-A", "config", "beat"]
+    assert "anet_sandbox" in services["emulator"]["command"]
+    for name in ("web", "worker", "beat"):
+        env = services[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["REDIS_URL"].startswith("redis://")
+        assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+    # Kong is the only published port.
+    published = [name for name, svc in services.items() if svc.get("ports")]
+    assert published == ["kong"]
+
+
+def test_kong_routes_keep_health_and_metrics_internal():
+    kong = yaml.safe_load((ROOT / "deploy/kong/kong.yml").read_text())
+    assert kong["_format_version"] == "3.0"
+    (service,) = kong["services"]
+    paths = [p for route in service["routes"] for p in route["paths"]]
+    assert "/api" in paths
+    assert not any(p.startswith(("/health", "/metrics")) for p in paths)
+    plugins = {p["name"]: p["config"] for p in service["plugins"]}
+    assert {"rate-limiting", "cors"} <= set(plugins)
+    assert "Idempotency-Key" in plugins["cors"]["headers"]
+    assert "X-API-Key" in plugins["cors"]["headers"]
