@@ -228,6 +228,16 @@ AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = env_float("AUTHORIZE_NET_CIRCUIT_RESET_SEC
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 
+# --- Subscriptions --------------------------------------------------------------------------
+# Days from a declined renewal to the next try (one entry per retry); when they run out the
+# subscription is cancelled. Hard declines (expired, invalid, lost or stolen card) are never retried.
+SUBSCRIPTION_RETRY_DAYS = [int(d) for d in env_list("SUBSCRIPTION_RETRY_DAYS", ["1", "3", "5"])]
+SUBSCRIPTION_HARD_DECLINE_REASON_CODES = env_list(
+    "SUBSCRIPTION_HARD_DECLINE_REASON_CODES", ["6", "7", "8", "17", "28", "37", "315", "316", "317"]
+)
+# A billing attempt still pending after this long belongs to a crashed worker and is re-checked.
+SUBSCRIPTION_STALE_ATTEMPT_MINUTES = env_int("SUBSCRIPTION_STALE_ATTEMPT_MINUTES", 15)
+
 # --- Edge, proxies, rate limits -------------------------------------------------------------
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
