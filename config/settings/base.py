@@ -227,6 +227,37 @@ AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = env_float("AUTHORIZE_NET_CIRCUIT_RESET_SEC
 # --- Webhooks -------------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", False)
 WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
+# Outbound retries: seconds to wait after attempt 1, 2, ... (each +/-10% jitter); after the last, the
+# delivery is `failed`. Default: 30 s, 5 m, 30 m, 2 h, 5 h, 10 h, 10 h (8 attempts over about 27 h).
+WEBHOOK_RETRY_SCHEDULE_SECONDS = [
+    int(s) for s in env_list("WEBHOOK_RETRY_SCHEDULE_SECONDS", ["30", "300", "1800", "7200", "18000", "36000", "36000"])
+]
+WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env_float("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24.0)
+WEBHOOK_MAX_ENDPOINTS_PER_MERCHANT = env_int("WEBHOOK_MAX_ENDPOINTS_PER_MERCHANT", 16)
+# Inbound (Authorize.Net): body size cap, forensic rows kept for bad signatures, processing retries.
+WEBHOOK_INBOUND_MAX_BODY_BYTES = env_int("WEBHOOK_INBOUND_MAX_BODY_BYTES", 64 * 1024)
+WEBHOOK_INBOUND_INVALID_BODY_BYTES = env_int("WEBHOOK_INBOUND_INVALID_BODY_BYTES", 2048)
+WEBHOOK_INBOUND_INVALID_MAX_PER_HOUR = env_int("WEBHOOK_INBOUND_INVALID_MAX_PER_HOUR", 500)
+WEBHOOK_INBOUND_INVALID_RETENTION_DAYS = env_int("WEBHOOK_INBOUND_INVALID_RETENTION_DAYS", 7)
+WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS = [
+    int(s) for s in env_list("WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS", ["30", "120", "600", "1800", "3600", "14400"])
+]
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "webhooks.retry_due_deliveries": {
+            "task": "webhooks.tasks.deliveries_retry_due",
+            "schedule": timedelta(minutes=1),
+        },
+        "webhooks.retry_due_inbound": {
+            "task": "webhooks.tasks.inbound_events_retry_due",
+            "schedule": timedelta(minutes=1),
+        },
+        "webhooks.purge_invalid_inbound": {
+            "task": "webhooks.tasks.inbound_events_purge",
+            "schedule": crontab(hour=4, minute=30),
+        },
+    }
+)
 
 # --- Subscriptions --------------------------------------------------------------------------
 # Days from a declined renewal to the next try (one entry per retry); when they run out the
