@@ -58,3 +58,58 @@ class Subscription(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.external_id} ({self.status})"
+
+
+class BillingAttempt(TimeStampedModel):
+    """One try at charging one billing period of a subscription.
+
+    The billing pass claims a period by inserting a ``pending`` row *before* it calls the processor,
+    then records the outcome on it. Two constraints make double charging impossible whatever runs
+    concurrently: attempt numbers are unique per period, and at most one attempt per period can be
+    ``pending`` (in flight) or ``succeeded``. A declined attempt is ``failed`` and frees the period
+    for the next retry, which gets the next ``attempt_number``.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="billing_attempts")
+    period_start = models.DateField()
+    period_end = models.DateField()
+    attempt_number = models.PositiveIntegerField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    # The payment's external_id, derived from (subscription, period, attempt): a re-run of the same
+    # attempt after a crash finds the payment it may already have created instead of charging again.
+    payment_external_id = models.CharField(max_length=255)
+    # Why it failed: "declined", "hard_decline", "processor_error", "processor_unavailable" ...
+    failure_reason = models.CharField(max_length=64, blank=True, default="")
+    failure_message = models.CharField(max_length=255, blank=True, default="")
+    processor_reason_code = models.CharField(max_length=16, blank=True, default="")
+    # Lease of the worker that owns a pending attempt; a lease older than
+    # SUBSCRIPTION_STALE_ATTEMPT_MINUTES is re-checked by a later pass (crash recovery).
+    claimed_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "period_start", "attempt_number"], name="billing_attempt_number_per_period"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(status__in=["pending", "succeeded"]),
+                name="billing_attempt_one_live_per_period",
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="billing_attempt_amount_positive"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "claimed_at"], name="billing_attempt_lease_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.period_start} #{self.attempt_number} ({self.status})"
