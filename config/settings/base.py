@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -208,6 +209,11 @@ SPECTACULAR_SETTINGS = {
 SUPPORTED_CURRENCIES = env_list("SUPPORTED_CURRENCIES", ["USD", "CAD", "EUR", "GBP", "AUD", "NZD", "JPY"])
 PAYMENT_MAX_AMOUNT = env_str("PAYMENT_MAX_AMOUNT", "999999.99")
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# Payments: reconcile a pending payment (lost processor reply) after this many seconds; fail it when
+# the processor still has no record of it after the grace period. GET /payments/{id} cache TTL.
+PAYMENTS_RECONCILE_AFTER_SECONDS = env_int("PAYMENTS_RECONCILE_AFTER_SECONDS", 60)
+PAYMENTS_RECONCILE_GRACE_SECONDS = env_int("PAYMENTS_RECONCILE_GRACE_SECONDS", 15 * 60)
+PAYMENT_CACHE_SECONDS = env_int("PAYMENT_CACHE_SECONDS", 60)
 
 # --- Authorize.Net --------------------------------------------------------------------------
 AUTHORIZE_NET_API_LOGIN_ID = env_str("AUTHORIZE_NET_API_LOGIN_ID", "easypay-sandbox")
@@ -333,3 +339,16 @@ LOGGING = {
         "pyxb": {"level": "ERROR"},
     },
 }
+
+# --- Audit trail and back office ------------------------------------------------------------
+AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
+# False: rows are buffered in-process and bulk-inserted by a background thread (flushed at exit).
+# Tests set it True for determinism; a row written inside an open transaction is always synchronous.
+AUDIT_SYNC_WRITES = env_bool("AUDIT_SYNC_WRITES", False)
+AUDIT_FLUSH_INTERVAL_SECONDS = env_float("AUDIT_FLUSH_INTERVAL_SECONDS", 1.0)
+AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 200)
+AUDIT_BUFFER_MAX_ROWS = env_int("AUDIT_BUFFER_MAX_ROWS", 10000)
+AUDIT_MAX_PAYLOAD_BYTES = env_int("AUDIT_MAX_PAYLOAD_BYTES", 16384)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# The most a member of the "support" staff group may refund in one admin action.
+STAFF_SUPPORT_REFUND_LIMIT = env_str("STAFF_SUPPORT_REFUND_LIMIT", "100.00")
