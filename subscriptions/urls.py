@@ -2,6 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
+from .api.views import SubscriptionViewSet
+
 router = SimpleRouter(trailing_slash=False)
+router.register("subscriptions", SubscriptionViewSet, basename="subscription")
 
 urlpatterns = router.urls

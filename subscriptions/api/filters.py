@@ -1,0 +1,51 @@
+"""List filters of GET /api/v1/subscriptions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+
+import django_filters
+from django import forms
+from django.utils.dateparse import parse_date, parse_datetime
+
+from ..models import Subscription
+
+
+class InstantField(forms.Field):
+    """An ISO 8601 date-time (``2024-01-31T12:00:00Z``) or a date (midnight UTC)."""
+
+    default_error_messages = {"invalid": "Enter an ISO 8601 date or date-time, e.g. 2024-01-31T12:00:00Z."}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        text = str(value).strip().replace(" ", "+")  # a "+00:00" offset arrives as " 00:00" in a query
+        try:
+            moment = parse_datetime(text)
+            if moment is None:
+                day = parse_date(text)
+                moment = datetime.combine(day, time.min) if day else None
+        except ValueError:
+            moment = None
+        if moment is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+class InstantFilter(django_filters.Filter):
+    field_class = InstantField
+
+
+class SubscriptionFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Subscription.Status.choices)
+    customer_id = django_filters.CharFilter()
+    plan_id = django_filters.CharFilter()
+    billing_cycle = django_filters.ChoiceFilter(choices=Subscription.Cycle.choices)
+    currency = django_filters.CharFilter()
+    is_test = django_filters.BooleanFilter()
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Subscription
+        fields = ("status", "customer_id", "plan_id", "billing_cycle", "currency", "is_test")
