@@ -1,0 +1,61 @@
+"""``GET /payments`` filters (CONTRACT section 4). An invalid value is ``400 validation_error``."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+
+from payments.models import Payment, PaymentStatus
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """``true``/``false`` (any case) only: anything else is an error, never silently ignored."""
+
+    field_class = forms.TypedChoiceField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        return super().filter(qs, value)
+
+
+class PaymentFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
+    customer_id = django_filters.CharFilter()
+    currency = django_filters.CharFilter()
+    is_test = StrictBooleanFilter(field_name="is_test")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    min_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2
+    )
+    max_amount = django_filters.NumberFilter(
+        field_name="amount", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2
+    )
+    subscription_id = django_filters.UUIDFilter(field_name="subscription_id")
+
+    class Meta:
+        model = Payment
+        fields = [
+            "status",
+            "customer_id",
+            "currency",
+            "is_test",
+            "created_after",
+            "created_before",
+            "min_amount",
+            "max_amount",
+            "subscription_id",
+        ]
+
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None:
+            data = data.copy()
+            if "is_test" in data and isinstance(data.get("is_test"), str):
+                data["is_test"] = data["is_test"].lower()
+        super().__init__(data, *args, **kwargs)

@@ -1,0 +1,178 @@
+"""``Idempotency-Key`` for the POSTs that move money (create, capture, refund, cancel).
+
+A key belongs to one merchant (a database unique constraint, not an ``exists()`` check). The first
+request inserts an ``in_progress`` record and commits it before anything else happens, so a
+concurrent duplicate cannot also reach the processor: it finds the record and gets
+``409 idempotency_conflict`` (in progress). The finished response (status and the JSON of its
+``data``/``error`` part, key order kept) is stored and replayed byte-identically, apart from the
+envelope's ``request_id``/``timestamp``, with ``Idempotent-Replayed: true``. The same key with a
+different body is ``409 idempotency_conflict``. Responses that changed nothing (validation
+failures, 401/403/404/409/429, an open circuit) are not stored, so a corrected retry with the same
+key works. Records live ``IDEMPOTENCY_KEY_TTL_HOURS`` (24 h) and are purged by
+``payments.tasks.idempotency_purge``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from core.exceptions import IdempotencyConflict, ValidationFailed
+from payments.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+
+
+def ttl() -> timedelta:
+    return timedelta(hours=int(getattr(settings, "IDEMPOTENCY_KEY_TTL_HOURS", 24)))
+
+
+def request_fingerprint(*, method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=JSONEncoder, ensure_ascii=False)
+    return hashlib.sha256(f"{method.upper()}\n{path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotency_begin(
+    *, merchant_id, key: str, fingerprint: str, method: str = "POST", path: str = ""
+) -> tuple[IdempotencyRecord, bool]:
+    """Claim ``key`` for this request: ``(record, False)`` to go ahead, ``(record, True)`` to replay.
+
+    Raises ``IdempotencyConflict`` for a different body or a first request still in flight.
+    """
+    for _ in range(3):
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                record = IdempotencyRecord.objects.create(
+                    merchant_id=merchant_id,
+                    key=key,
+                    fingerprint=fingerprint,
+                    request_method=method[:10],
+                    request_path=path[:255],
+                    status=IdempotencyRecord.Status.IN_PROGRESS,
+                    expires_at=now + ttl(),
+                )
+            return record, False
+        except IntegrityError:
+            existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
+        if existing is None:  # finished and abandoned meanwhile: claim it again
+            continue
+        if existing.expires_at <= now:
+            IdempotencyRecord.objects.filter(pk=existing.pk, expires_at__lte=now).delete()
+            continue
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyConflict(
+                "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+                details={"idempotency_key": [key]},
+            )
+        if existing.status == IdempotencyRecord.Status.IN_PROGRESS:
+            raise IdempotencyConflict(
+                "A request with this Idempotency-Key is still in progress; retry after it completes.",
+                details={"idempotency_key": [key]},
+            )
+        return existing, True
+    raise IdempotencyConflict("This Idempotency-Key is being used concurrently; retry shortly.")
+
+
+def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, resource_id: str = "") -> None:
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status=IdempotencyRecord.Status.COMPLETED,
+        response_status=status,
+        response_body=json.dumps(body, cls=JSONEncoder, ensure_ascii=False),
+        resource_id=resource_id[:64],
+    )
+
+
+def idempotency_abandon(*, record: IdempotencyRecord) -> None:
+    """Forget a claim whose response is not kept, so a corrected retry with the same key runs."""
+    IdempotencyRecord.objects.filter(pk=record.pk, status=IdempotencyRecord.Status.IN_PROGRESS).delete()
+
+
+def idempotency_purge(*, now=None) -> int:
+    deleted, _ = IdempotencyRecord.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    return deleted
+
+
+def replay_response(record: IdempotencyRecord) -> Response:
+    body = json.loads(record.response_body) if record.response_body else None
+    response = Response(body, status=record.response_status or 200, headers={REPLAYED_HEADER: "true"})
+    if isinstance(body, dict) and "error" in body:
+        response.easypay_envelope = True
+    return response
+
+
+def storable(response: Response) -> bool:
+    """Kept: successes, declines, and processor failures that left a stored payment behind."""
+    status = response.status_code
+    if 200 <= status < 300 or status == 402:
+        return True
+    data = response.data
+    return status >= 500 and status != 503 and isinstance(data, dict) and data.get("data") is not None
+
+
+def _resource_id(data: Any) -> str:
+    if isinstance(data, dict):
+        inner = data.get("data") if "error" in data else data
+        if isinstance(inner, dict) and inner.get("id"):
+            return str(inner["id"])
+    return ""
+
+
+def _header_key(request) -> str | None:
+    key = request.headers.get(HEADER)
+    if key is None:
+        return None
+    if not key.strip() or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters.",
+            details={HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]},
+        )
+    return key
+
+
+def idempotent(view_method):
+    """Decorate a ViewSet action (after authentication and permissions have run) with key handling."""
+
+    @functools.wraps(view_method)
+    def wrapper(self, request, *args, **kwargs):
+        key = _header_key(request)
+        if key is None:
+            return view_method(self, request, *args, **kwargs)
+        fingerprint = request_fingerprint(method=request.method, path=request.path, body=request.data)
+        record, replay = idempotency_begin(
+            merchant_id=request.user.merchant_id,
+            key=key,
+            fingerprint=fingerprint,
+            method=request.method,
+            path=request.path,
+        )
+        if replay:
+            return replay_response(record)
+        try:
+            try:
+                response = view_method(self, request, *args, **kwargs)
+            except Exception as exc:
+                response = self.handle_exception(exc)
+        except BaseException:
+            idempotency_abandon(record=record)
+            raise
+        if storable(response):
+            idempotency_complete(
+                record=record, status=response.status_code, body=response.data, resource_id=_resource_id(response.data)
+            )
+        else:
+            idempotency_abandon(record=record)
+        return response
+
+    return wrapper
