@@ -1,56 +1,44 @@
-"""DRF authentication by ``X-API-Key`` (cache-aside, the design's "Authentication Flow")."""
+"""DRF authentication: ``X-API-Key: <key_id>.<secret>`` and ``Authorization: Bearer <jwt>``.
+
+Both resolve to a ``MerchantPrincipal`` and then pass the same gate (``admit``): the credential's IP
+rules (403 ip_not_allowed), its rate limits (429 rate_limited; the headers go on every response) and
+usage tracking. Every credential failure is ``401 authentication_failed``; an unknown key id and a
+wrong secret get the same answer, so the API is no oracle for valid key ids. Secrets are never logged.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
 
-from django.core.cache import cache
-from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
 from core.exceptions import AuthenticationFailed
 
-from . import keys
-from .models import APIKey
+from . import keys, ratelimit
+from .ipfilter import check_ip_rules, client_ip
+from .jwt import CRED_API_KEY, access_token_authenticate
 from .principal import MerchantPrincipal
-from .services import api_key_cache_key
+from .selectors import key_snapshot_problem, load_key_snapshot
+from .services import api_key_usage_record
 
-API_KEY_CACHE_SECONDS = 300
+logger = logging.getLogger("easypay.auth")
 
-
-def _key_snapshot(api_key: APIKey) -> dict:
-    """What authentication needs of a key, as plain data the cache can hold."""
-    return {
-        "pk": str(api_key.pk),
-        "key_id": api_key.key_id,
-        "hash": api_key.key_secret_hash,
-        "merchant_id": str(api_key.merchant_id),
-        "merchant_active": api_key.merchant.status == "active",
-        "permissions": list(api_key.permissions),
-        "status": api_key.status,
-        "mode": api_key.mode,
-        "expires_at": api_key.expires_at.isoformat() if api_key.expires_at else None,
-        "limits": {
-            "minute": api_key.rate_limit_per_minute,
-            "hour": api_key.rate_limit_per_hour,
-            "day": api_key.rate_limit_per_day,
-        },
-        "ip_whitelist": list(api_key.ip_whitelist or []),
-        "ip_blacklist": list(api_key.ip_blacklist or []),
-    }
+__all__ = ["APIKeyAuthentication", "MerchantJWTAuthentication", "admit", "load_key_snapshot"]
 
 
-def load_key_snapshot(key_id: str) -> dict | None:
-    cache_key = api_key_cache_key(key_id)
-    snapshot = cache.get(cache_key)
-    if snapshot is None:
-        api_key = APIKey.objects.select_related("merchant").filter(key_id=key_id).first()
-        if api_key is None:
-            return None
-        snapshot = _key_snapshot(api_key)
-        cache.set(cache_key, snapshot, API_KEY_CACHE_SECONDS)
-    return snapshot
+def public_snapshot(snapshot: dict) -> dict:
+    """The key snapshot as ``request.auth``: everything but the secret's hash."""
+    return {k: v for k, v in snapshot.items() if k != "hash"}
+
+
+def admit(request, principal: MerchantPrincipal, *, ip_allow=(), ip_deny=()) -> None:
+    """IP rules, then rate limits, then usage: the checks every authenticated request passes."""
+    check_ip_rules(client_ip(request), allow=ip_allow, deny=ip_deny)
+    bucket = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
+    ratelimit.enforce(request, bucket=bucket, limits=principal.limits)
+    if principal.api_key_id:
+        api_key_usage_record(api_key_id=str(principal.api_key_id))
 
 
 class APIKeyAuthentication(BaseAuthentication):
@@ -65,15 +53,13 @@ class APIKeyAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Malformed API key.")
         key_id, secret = parts
         snapshot = load_key_snapshot(key_id)
-        # Same failure for unknown id and wrong secret: no oracle for valid key ids.
         if snapshot is None or not keys.secret_matches(secret, snapshot["hash"]):
+            logger.info("api key rejected", extra={"key_id": key_id, "reason": "unknown_or_wrong_secret"})
             raise AuthenticationFailed("Invalid API key.")
-        if snapshot["status"] != APIKey.Status.ACTIVE:
-            raise AuthenticationFailed("This API key has been revoked.")
-        if snapshot["expires_at"] and datetime.fromisoformat(snapshot["expires_at"]) <= timezone.now():
-            raise AuthenticationFailed("This API key has expired.")
-        if not snapshot["merchant_active"]:
-            raise AuthenticationFailed("This merchant account is suspended.")
+        problem = key_snapshot_problem(snapshot)
+        if problem:
+            logger.info("api key rejected", extra={"key_id": key_id, "reason": problem})
+            raise AuthenticationFailed(problem)
         principal = MerchantPrincipal(
             merchant_id=snapshot["merchant_id"],
             permissions=snapshot["permissions"],
@@ -83,10 +69,48 @@ class APIKeyAuthentication(BaseAuthentication):
             key_id=key_id,
             limits=snapshot["limits"],
         )
-        return principal, snapshot
+        admit(request, principal, ip_allow=snapshot["ip_whitelist"], ip_deny=snapshot["ip_blacklist"])
+        return principal, public_snapshot(snapshot)
 
     def authenticate_header(self, request):
         return 'ApiKey realm="api"'
+
+
+class MerchantJWTAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <access token>`` from ``POST /api/v1/auth/tokens``."""
+
+    keyword = "bearer"
+
+    def authenticate(self, request):
+        header = request.headers.get("Authorization")
+        if header is None:
+            return None
+        parts = header.split()
+        if parts and parts[0].lower() != self.keyword:
+            return None  # another scheme is not ours; no credential -> 401 from the permission check
+        if len(parts) != 2:
+            raise AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
+        token, subject = access_token_authenticate(parts[1])
+        membership = subject.membership
+        principal = MerchantPrincipal(
+            merchant_id=subject.merchant_id,
+            permissions=subject.permissions,
+            mode=subject.mode,
+            credential_type="jwt",
+            api_key_id=subject.key_snapshot["pk"] if subject.cred == CRED_API_KEY else None,
+            key_id=subject.key_snapshot["key_id"] if subject.cred == CRED_API_KEY else None,
+            user_id=membership.user_id if membership else None,
+            username=membership.user.get_username() if membership else None,
+            limits=subject.limits,
+            is_staff=bool(membership and membership.user.is_staff),
+            token_subject=subject.cred,
+        )
+        snapshot = subject.key_snapshot or {}
+        admit(request, principal, ip_allow=snapshot.get("ip_whitelist", ()), ip_deny=snapshot.get("ip_blacklist", ()))
+        return principal, token
+
+    def authenticate_header(self, request):
+        return 'Bearer realm="api"'
 
 
 class APIKeyScheme(OpenApiAuthenticationExtension):
@@ -95,3 +119,11 @@ class APIKeyScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+
+
+class JWTScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.MerchantJWTAuthentication"
+    name = "BearerAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}

@@ -75,3 +75,29 @@ class APIKey(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key_id})"
+
+
+class RevokedToken(models.Model):
+    """A revoked JWT: an access token's ``jti``, or a session id (``sid``) whose every token is dead.
+
+    Refresh tokens are blacklisted in simplejwt's ``token_blacklist`` tables; access tokens are never
+    "outstanding" there, so their revocation lives here (and in the cache, which authentication reads).
+    Rows are useless once ``expires_at`` has passed and ``auth_cleanup`` deletes them.
+    """
+
+    class Kind(models.TextChoices):
+        ACCESS = "access"
+        SESSION = "session"
+
+    id = models.BigAutoField(primary_key=True)
+    jti = models.CharField(max_length=255, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ACCESS)
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    expires_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "revoked token"
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.jti}"

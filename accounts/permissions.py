@@ -37,3 +37,23 @@ class HasScope(BasePermission):
         if request.method in SAFE_METHODS:
             return getattr(view, "read_scope", None)
         return getattr(view, "write_scope", None)
+
+
+class IsMerchantPrincipal(BasePermission):
+    """Any authenticated merchant credential, whatever its scopes (``me``, ``permissions/check``)."""
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        if not isinstance(principal, MerchantPrincipal) or not principal.is_authenticated:
+            raise AuthenticationFailed("Authentication credentials were not provided.")
+        return True
+
+
+class IsStaffOrHasScope(HasScope):
+    """A staff user's token, or a credential holding the view's scope (``cleanup``)."""
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.user
+        if isinstance(principal, MerchantPrincipal) and principal.is_authenticated and principal.is_staff:
+            return True
+        return super().has_permission(request, view)

@@ -18,6 +18,8 @@ class MerchantPrincipal:
     api_key_id: uuid.UUID | None = None  # APIKey.pk
     key_id: str | None = None  # the public key id
     user_id: int | None = None  # Django user behind a JWT login
+    username: str | None = None
+    token_subject: str | None = None  # for JWTs: "api_key" or "user", what the token was minted from
     limits: dict[str, int] = field(default_factory=dict)
     is_authenticated: bool = True
     is_anonymous: bool = False

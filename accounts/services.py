@@ -2,23 +2,62 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, transaction
+from django.db.models import F
 from django.utils import timezone
+from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
-from . import keys
-from .models import APIKey, Merchant
+from core.exceptions import InvalidState, PermissionDenied
 
+from . import keys, scopes
+from .models import APIKey, Merchant, RevokedToken
+from .selectors import api_key_cache_key
 
-def api_key_cache_key(key_id: str) -> str:
-    return f"apikey:v1:{key_id}"
+logger = logging.getLogger("easypay.accounts")
+
+USAGE_FLUSH_SECONDS = 60
+UPDATABLE_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "permissions",
+        "rate_limit_per_minute",
+        "rate_limit_per_hour",
+        "rate_limit_per_day",
+        "ip_whitelist",
+        "ip_blacklist",
+        "expires_at",
+    }
+)
+
+__all__ = [
+    "CreatedKey",
+    "api_key_cache_invalidate",
+    "api_key_cache_key",
+    "api_key_create",
+    "api_key_revoke",
+    "api_key_update",
+    "api_key_usage_record",
+    "api_keys_expire",
+    "auth_cleanup",
+    "merchant_get_or_create",
+]
 
 
 def api_key_cache_invalidate(key_id: str) -> None:
     cache.delete(api_key_cache_key(key_id))
+
+
+def _invalidate_now_and_on_commit(key_id: str) -> None:
+    # Now, so this process never serves the old snapshot; after commit, so a request that re-cached
+    # the old row while our transaction was open cannot keep it.
+    api_key_cache_invalidate(key_id)
+    transaction.on_commit(lambda: api_key_cache_invalidate(key_id))
 
 
 @dataclass(frozen=True)
@@ -36,6 +75,18 @@ def merchant_get_or_create(*, name: str, email: str = "") -> tuple[Merchant, boo
     return merchant, created
 
 
+def _check_grant(*, permissions: list[str], granted_by: list[str] | None) -> None:
+    """A credential can only hand out permissions it holds itself (``granted_by=None``: operator/CLI)."""
+    if granted_by is None:
+        return
+    missing = scopes.covers(granted_by, permissions)
+    if missing:
+        raise PermissionDenied(
+            f"A key cannot grant permissions its creator lacks: {', '.join(missing)}.",
+            details={"permissions": missing},
+        )
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -50,7 +101,9 @@ def api_key_create(
     ip_whitelist: list[str] | None = None,
     ip_blacklist: list[str] | None = None,
     expires_at: datetime | None = None,
+    granted_by: list[str] | None = None,
 ) -> CreatedKey:
+    _check_grant(permissions=permissions, granted_by=granted_by)
     secret = keys.new_secret()
     api_key = APIKey.objects.create(
         merchant=merchant,
@@ -67,14 +120,96 @@ def api_key_create(
         ip_blacklist=list(ip_blacklist or []),
         expires_at=expires_at,
     )
+    logger.info("api key created", extra={"key_id": api_key.key_id, "merchant_id": str(merchant.pk)})
     return CreatedKey(api_key=api_key, secret=secret)
 
 
+@transaction.atomic
+def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **changes) -> APIKey:
+    """Change a key's settings (not its status: ``api_key_revoke`` does that). A revoked key is final."""
+    unknown = set(changes) - UPDATABLE_FIELDS
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    api_key = APIKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.status == APIKey.Status.REVOKED:
+        raise InvalidState("A revoked API key cannot be changed.")
+    if "permissions" in changes:
+        _check_grant(permissions=changes["permissions"], granted_by=granted_by)
+    for field, value in changes.items():
+        setattr(api_key, field, value)
+    if changes:
+        api_key.save(update_fields=[*changes, "updated_at"])
+    _invalidate_now_and_on_commit(api_key.key_id)
+    return api_key
+
+
 def api_key_revoke(*, api_key: APIKey) -> APIKey:
-    APIKey.objects.filter(pk=api_key.pk).update(
-        status=APIKey.Status.REVOKED, revoked_at=timezone.now(), updated_at=timezone.now()
+    """Revoke at once (idempotent): the key and every JWT minted from it answer 401 from now on."""
+    now = timezone.now()
+    APIKey.objects.filter(pk=api_key.pk, status=APIKey.Status.ACTIVE).update(
+        status=APIKey.Status.REVOKED, revoked_at=now, updated_at=now
     )
     api_key.refresh_from_db()
-    transaction.on_commit(lambda: api_key_cache_invalidate(api_key.key_id))
-    api_key_cache_invalidate(api_key.key_id)
+    _invalidate_now_and_on_commit(api_key.key_id)
+    logger.info("api key revoked", extra={"key_id": api_key.key_id, "merchant_id": str(api_key.merchant_id)})
     return api_key
+
+
+def api_keys_expire(*, now: datetime | None = None) -> int:
+    """Revoke active keys whose ``expires_at`` has passed (they already answer 401; this makes the
+    stored status say so). Returns how many."""
+    now = now or timezone.now()
+    expired = APIKey.objects.filter(status=APIKey.Status.ACTIVE, expires_at__lte=now)
+    key_ids = list(expired.values_list("key_id", flat=True))
+    count = APIKey.objects.filter(key_id__in=key_ids, status=APIKey.Status.ACTIVE).update(
+        status=APIKey.Status.REVOKED, revoked_at=now, updated_at=now
+    )
+    for key_id in key_ids:
+        _invalidate_now_and_on_commit(key_id)
+    return count
+
+
+def api_key_usage_record(*, api_key_id: str) -> None:
+    """Count a use in the cache; write ``usage_count``/``last_used_at`` at most once a minute per key.
+
+    The first use after the minute marker expired (``cache.add`` succeeds for one request only)
+    moves the cached count into the row with one ``UPDATE ... SET usage_count = usage_count + n``.
+    """
+    counter = f"apikey:usage:{api_key_id}"
+    try:
+        cache.add(counter, 0, 86400)
+        try:
+            cache.incr(counter)
+        except ValueError:
+            cache.add(counter, 0, 86400)
+            cache.incr(counter)
+        if not cache.add(f"apikey:usage:flush:{api_key_id}", 1, USAGE_FLUSH_SECONDS):
+            return
+        pending = int(cache.get(counter) or 0)
+        if pending <= 0:
+            return
+        cache.decr(counter, pending)
+        APIKey.objects.filter(pk=api_key_id).update(usage_count=F("usage_count") + pending, last_used_at=timezone.now())
+    except (ValueError, DatabaseError) as exc:
+        # Usage statistics never fail a request.
+        logger.warning("api key usage not recorded", extra={"api_key_id": api_key_id, "error": type(exc).__name__})
+
+
+def auth_cleanup(*, now: datetime | None = None) -> dict[str, int]:
+    """Housekeeping: expired outstanding/blacklisted refresh tokens, expired revoked-token rows, and
+    expired keys marked revoked. Safe to run any number of times, concurrently too."""
+    now = now or timezone.now()
+    blacklisted = BlacklistedToken.objects.filter(token__expires_at__lte=now).count()
+    expired_tokens = OutstandingToken.objects.filter(expires_at__lte=now)
+    outstanding = expired_tokens.count()
+    expired_tokens.delete()  # cascades to their blacklist rows
+    revoked, _ = RevokedToken.objects.filter(expires_at__lte=now).delete()
+    expired_keys = api_keys_expire(now=now)
+    result = {
+        "outstanding_tokens_deleted": outstanding,
+        "blacklisted_tokens_deleted": blacklisted,
+        "revoked_tokens_deleted": revoked,
+        "api_keys_expired": expired_keys,
+    }
+    logger.info("auth cleanup", extra=result)
+    return result

@@ -45,12 +45,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIDMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
+    "accounts.middleware.RateLimitHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -163,6 +165,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.APIKeyAuthentication",
+        "accounts.authentication.MerchantJWTAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScope"],
     "DEFAULT_PAGINATION_CLASS": "core.pagination.CursorPagination",
@@ -339,3 +342,32 @@ LOGGING = {
     },
 }
 
+# --- Audit trail and back office ------------------------------------------------------------
+AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
+# False: rows are buffered in-process and bulk-inserted by a background thread (flushed at exit).
+# Tests set it True for determinism; a row written inside an open transaction is always synchronous.
+AUDIT_SYNC_WRITES = env_bool("AUDIT_SYNC_WRITES", False)
+AUDIT_FLUSH_INTERVAL_SECONDS = env_float("AUDIT_FLUSH_INTERVAL_SECONDS", 1.0)
+AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 200)
+AUDIT_BUFFER_MAX_ROWS = env_int("AUDIT_BUFFER_MAX_ROWS", 10000)
+AUDIT_MAX_PAYLOAD_BYTES = env_int("AUDIT_MAX_PAYLOAD_BYTES", 16384)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# The most a member of the "support" staff group may refund in one admin action.
+STAFF_SUPPORT_REFUND_LIMIT = env_str("STAFF_SUPPORT_REFUND_LIMIT", "100.00")
+
+# --- Accounts: rate limits, token brute-force guard (accounts/ratelimit.py) --------------------
+# Counters live in this Redis (default REDIS_URL); unset -> the local cache (one process only).
+RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL") or REDIS_URL
+RATE_LIMIT_REDIS_TIMEOUT = env_float("RATE_LIMIT_REDIS_TIMEOUT", 0.5)
+RATE_LIMIT_BREAKER_SECONDS = env_float("RATE_LIMIT_BREAKER_SECONDS", 5.0)
+# JWTs minted from a user's login (keys carry their own limits).
+ACCOUNTS_USER_RATE_LIMITS = {
+    "minute": env_int("USER_RATE_LIMIT_PER_MINUTE", 100),
+    "hour": env_int("USER_RATE_LIMIT_PER_HOUR", 1000),
+    "day": env_int("USER_RATE_LIMIT_PER_DAY", 10000),
+}
+# Failed POST /auth/tokens attempts per client IP before 429.
+ACCOUNTS_TOKEN_FAILURE_LIMITS = {
+    "minute": env_int("TOKEN_FAILURES_PER_MINUTE", 20),
+    "hour": env_int("TOKEN_FAILURES_PER_HOUR", 300),
+}

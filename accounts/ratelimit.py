@@ -1,0 +1,269 @@
+"""Fixed-window rate limits (minute, hour, day) per credential, counted atomically.
+
+With Redis (``settings.RATE_LIMIT_REDIS_URL``, by default ``REDIS_URL``) one Lua script checks every
+window and increments them all only when none is exhausted, so concurrent requests never pass more
+than the limit and a rejected request does not eat the longer windows' quota. Without Redis the local
+cache is used (``cache.add`` + ``cache.incr``, undone with ``decr`` when rejected).
+
+The N-th request of a window passes; the N+1-th is rejected. A Redis outage fails open: the request
+passes, a warning is logged (at most every few seconds) and ``easypay_ratelimit_fail_open_total``
+counts it; a short breaker skips Redis for ``RATE_LIMIT_BREAKER_SECONDS`` so an outage does not add
+a socket timeout to every request.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import redis
+from django.conf import settings
+from django.core.cache import cache
+from prometheus_client import Counter
+
+from core.exceptions import RateLimited
+
+logger = logging.getLogger("easypay.ratelimit")
+
+WINDOWS: tuple[tuple[str, int], ...] = (("minute", 60), ("hour", 3600), ("day", 86400))
+
+FAIL_OPEN = Counter(
+    "easypay_ratelimit_fail_open_total",
+    "Requests let through because the rate-limit store (Redis) was unavailable.",
+    ["limiter"],
+)
+
+# KEYS: counters; ARGV[1..n]: limits, ARGV[n+1..2n]: TTLs. Returns {blocked, count_1, ..., count_n}.
+_HIT_LUA = """
+local n = #KEYS
+local counts = {}
+local blocked = 0
+for i = 1, n do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  counts[i] = c
+  if c >= tonumber(ARGV[i]) then blocked = 1 end
+end
+if blocked == 0 then
+  for i = 1, n do
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[n + i])) end
+  end
+end
+table.insert(counts, 1, blocked)
+return counts
+"""
+
+# Gives back one unit of each counter that still exists (never creates a key without a TTL).
+_REFUND_LUA = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('DECR', KEYS[i]) end
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class WindowState:
+    name: str
+    seconds: int
+    limit: int
+    count: int  # requests counted in this window, this one included when allowed
+    reset: int  # seconds until the window starts over
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    @property
+    def exhausted(self) -> bool:
+        return self.count >= self.limit
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    windows: tuple[WindowState, ...]
+    keys: tuple[str, ...]
+    backend: str  # "redis" or "cache"
+
+    @property
+    def tightest(self) -> WindowState:
+        return min(self.windows, key=lambda w: (w.remaining, w.seconds))
+
+    @property
+    def retry_after(self) -> int:
+        blocked = [w.reset for w in self.windows if w.exhausted]
+        return max(1, max(blocked) if blocked else 1)
+
+    def headers(self) -> dict[str, str]:
+        tight = self.tightest
+        headers = {
+            "X-RateLimit-Limit": str(tight.limit),
+            "X-RateLimit-Remaining": str(tight.remaining),
+            "X-RateLimit-Reset": str(tight.reset),
+        }
+        for window in self.windows:
+            suffix = window.name.capitalize()
+            headers[f"X-RateLimit-Limit-{suffix}"] = str(window.limit)
+            headers[f"X-RateLimit-Remaining-{suffix}"] = str(window.remaining)
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+class _RedisState:
+    lock = threading.Lock()
+    clients: dict[str, redis.Redis] = {}
+    down_until = 0.0
+    last_warning = 0.0
+
+
+def _redis_url() -> str | None:
+    return getattr(settings, "RATE_LIMIT_REDIS_URL", None)
+
+
+def _client(url: str) -> redis.Redis:
+    with _RedisState.lock:
+        client = _RedisState.clients.get(url)
+        if client is None:
+            timeout = float(getattr(settings, "RATE_LIMIT_REDIS_TIMEOUT", 0.5))
+            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            _RedisState.clients[url] = client
+        return client
+
+
+def _fail_open(limiter: str, exc: Exception | None) -> None:
+    FAIL_OPEN.labels(limiter=limiter).inc()
+    now = time.monotonic()
+    if now - _RedisState.last_warning >= 10:
+        _RedisState.last_warning = now
+        logger.warning(
+            "rate limit store unavailable, failing open",
+            extra={"limiter": limiter, "error": type(exc).__name__ if exc else "breaker_open"},
+        )
+
+
+def _layout(bucket: str, limits: dict[str, int], now: float) -> list[tuple[str, int, int, str, int]]:
+    """-> [(name, seconds, limit, key, reset)] for the windows that have a positive limit."""
+    out = []
+    for name, seconds in WINDOWS:
+        limit = limits.get(name)
+        if not limit or limit < 1:
+            continue
+        index = int(now // seconds)
+        reset = max(1, math.ceil((index + 1) * seconds - now))
+        # The {hash tag} keeps one credential's counters in one Redis Cluster slot for the script.
+        out.append((name, seconds, int(limit), f"rl:{{{bucket}}}:{name}:{index}", reset))
+    return out
+
+
+def _hit_redis(client: redis.Redis, layout, now: float) -> tuple[bool, list[int], list[str]]:
+    keys = [f"easypay:{key}" for _, _, _, key, _ in layout]
+    ttls = [seconds + 1 for _, seconds, _, _, _ in layout]
+    limits = [limit for _, _, limit, _, _ in layout]
+    result = client.register_script(_HIT_LUA)(keys=keys, args=[*limits, *ttls])
+    blocked, counts = bool(int(result[0])), [int(c) for c in result[1:]]
+    return not blocked, counts, keys
+
+
+def _hit_cache(layout) -> tuple[bool, list[int], list[str]]:
+    keys, counts = [], []
+    allowed = True
+    for _, seconds, limit, key, _ in layout:
+        cache.add(key, 0, seconds + 1)
+        try:
+            count = cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.add(key, 0, seconds + 1)
+            count = cache.incr(key)
+        keys.append(key)
+        counts.append(count)
+        if count > limit:
+            allowed = False
+    if not allowed:
+        for key in keys:
+            try:
+                cache.decr(key)
+            except ValueError:
+                pass
+        counts = [c - 1 for c in counts]
+    return allowed, counts, keys
+
+
+def hit(bucket: str, limits: dict[str, int], *, limiter: str = "credential") -> Decision | None:
+    """Count one request against ``bucket``'s windows. ``None`` when there is nothing to enforce or the
+    store is down (fail open)."""
+    now = time.time()
+    layout = _layout(bucket, limits, now)
+    if not layout:
+        return None
+    url = _redis_url()
+    if url:
+        if time.monotonic() < _RedisState.down_until:
+            _fail_open(limiter, None)
+            return None
+        try:
+            allowed, counts, keys = _hit_redis(_client(url), layout, now)
+        except redis.RedisError as exc:
+            _RedisState.down_until = time.monotonic() + float(getattr(settings, "RATE_LIMIT_BREAKER_SECONDS", 5))
+            _fail_open(limiter, exc)
+            return None
+        backend = "redis"
+    else:
+        allowed, counts, keys = _hit_cache(layout)
+        backend = "cache"
+    windows = tuple(
+        WindowState(name=name, seconds=seconds, limit=limit, count=count, reset=reset)
+        for (name, seconds, limit, _, reset), count in zip(layout, counts, strict=True)
+    )
+    return Decision(allowed=allowed, windows=windows, keys=tuple(keys), backend=backend)
+
+
+def refund(decision: Decision | None) -> None:
+    """Give back the unit ``decision`` counted (e.g. a successful login does not count as a failure)."""
+    if decision is None or not decision.allowed:
+        return
+    if decision.backend == "redis":
+        url = _redis_url()
+        try:
+            if url:
+                _client(url).register_script(_REFUND_LUA)(keys=list(decision.keys))
+        except redis.RedisError:
+            pass  # a lost refund only makes the limiter slightly stricter
+        return
+    for key in decision.keys:
+        try:
+            cache.decr(key)
+        except ValueError:
+            pass
+
+
+def reset_state() -> None:
+    """Forget cached clients and the breaker (tests, settings changes)."""
+    with _RedisState.lock:
+        _RedisState.clients.clear()
+        _RedisState.down_until = 0.0
+        _RedisState.last_warning = 0.0
+
+
+def enforce(request, *, bucket: str, limits: dict[str, int], limiter: str = "credential") -> Decision | None:
+    """Count the request; remember the headers for the response; raise 429 over the limit."""
+    if not getattr(settings, "RATE_LIMIT_ENABLED", True):
+        return None
+    decision = hit(bucket, limits, limiter=limiter)
+    if decision is None:
+        return None
+    headers = decision.headers()
+    django_request = getattr(request, "_request", request)
+    django_request.easypay_ratelimit_headers = headers
+    if not decision.allowed:
+        window = max((w for w in decision.windows if w.exhausted), key=lambda w: w.reset)
+        raise RateLimited(
+            f"Rate limit exceeded: {window.limit} requests per {window.name}. Retry after {decision.retry_after}s.",
+            details={"retry_after": decision.retry_after, "window": window.name, "limit": window.limit},
+            headers=headers,
+        )
+    return decision
