@@ -1,0 +1,44 @@
+"""Celery tasks of the webhooks app. Each takes ids, re-reads the rows and is safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="webhooks.tasks.delivery_attempt", acks_late=True, ignore_result=True)
+def delivery_attempt(delivery_id: str) -> None:
+    """One attempt of an outbound delivery (claimed atomically; a finished delivery is never re-sent)."""
+    services.delivery_attempt_run(delivery_id=delivery_id)
+
+
+@shared_task(name="webhooks.tasks.deliveries_retry_due", ignore_result=True)
+def deliveries_retry_due() -> int:
+    """Every minute (beat): send the deliveries whose next attempt is due. This is how retries happen
+    when tasks run eagerly, and it rescues attempts whose worker died or whose message was lost."""
+    due = services.deliveries_due()
+    for delivery_id in due:
+        delivery_attempt.delay(str(delivery_id))
+    return len(due)
+
+
+@shared_task(name="webhooks.tasks.inbound_event_process", acks_late=True, ignore_result=True)
+def inbound_event_process(event_id: str) -> None:
+    """Apply one stored Authorize.Net notification (refresh the payment from the processor)."""
+    services.inbound_event_process(event_id=event_id)
+
+
+@shared_task(name="webhooks.tasks.inbound_events_retry_due", ignore_result=True)
+def inbound_events_retry_due() -> int:
+    """Every minute (beat): process notifications whose retry is due or whose worker died."""
+    due = services.inbound_events_due()
+    for event_id in due:
+        inbound_event_process.delay(str(event_id))
+    return len(due)
+
+
+@shared_task(name="webhooks.tasks.inbound_events_purge", ignore_result=True)
+def inbound_events_purge() -> int:
+    """Daily (beat): drop the forensic rows of rejected notifications past their retention."""
+    return services.inbound_events_purge()
