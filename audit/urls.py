@@ -2,6 +2,9 @@
 
 from rest_framework.routers import SimpleRouter
 
+from .api.views import AuditLogViewSet
+
 router = SimpleRouter(trailing_slash=False)
+router.register("audit-logs", AuditLogViewSet, basename="audit-log")
 
 urlpatterns = router.urls

@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -340,6 +341,19 @@ LOGGING = {
         "pyxb": {"level": "ERROR"},
     },
 }
+
+# --- Audit trail and back office ------------------------------------------------------------
+AUDIT_ENABLED = env_bool("AUDIT_ENABLED", True)
+# False: rows are buffered in-process and bulk-inserted by a background thread (flushed at exit).
+# Tests set it True for determinism; a row written inside an open transaction is always synchronous.
+AUDIT_SYNC_WRITES = env_bool("AUDIT_SYNC_WRITES", False)
+AUDIT_FLUSH_INTERVAL_SECONDS = env_float("AUDIT_FLUSH_INTERVAL_SECONDS", 1.0)
+AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 200)
+AUDIT_BUFFER_MAX_ROWS = env_int("AUDIT_BUFFER_MAX_ROWS", 10000)
+AUDIT_MAX_PAYLOAD_BYTES = env_int("AUDIT_MAX_PAYLOAD_BYTES", 16384)
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
+# The most a member of the "support" staff group may refund in one admin action.
+STAFF_SUPPORT_REFUND_LIMIT = env_str("STAFF_SUPPORT_REFUND_LIMIT", "100.00")
 
 # --- Accounts: rate limits, token brute-force guard (accounts/ratelimit.py) --------------------
 # Counters live in this Redis (default REDIS_URL); unset -> the local cache (one process only).

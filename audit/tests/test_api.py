@@ -1,0 +1,141 @@
+"""Every /api/v1/ request leaves an audit row; GET /api/v1/audit-logs shows a merchant its own."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audit.models import AuditLog
+
+
+@pytest.mark.django_db
+def test_authenticated_request_leaves_a_row_with_actor_status_and_correlation_id(api_client):
+    response = api_client.get("/api/v1/audit-logs?limit=5", HTTP_X_REQUEST_ID="corr-123", HTTP_USER_AGENT="pytest/1")
+    assert response.status_code == 200
+    row = AuditLog.objects.get(correlation_id="corr-123")
+    assert row.actor_type == "api_key"
+    assert row.actor_id == api_client.api_key.api_key.key_id
+    assert row.merchant_id == api_client.merchant.pk
+    assert row.status_code == 200
+    assert row.action == "audit-logs.list"
+    assert row.resource_type == "audit-log"
+    assert row.service_name == "audit"
+    assert row.user_agent == "pytest/1"
+    assert row.ip_address == "127.0.0.1"
+    assert row.duration_ms is not None
+    assert row.request_data["query"] == {"limit": "5"}
+    # The credential header is recorded as sent, never its value.
+    assert row.request_data["headers"]["X-API-Key"] == "[REDACTED]"
+    assert api_client.api_key.secret not in json.dumps(row.request_data)
+
+
+@pytest.mark.django_db
+def test_refused_request_is_audited_as_anonymous_with_the_claimed_key_id(anon_client):
+    response = anon_client.get(
+        "/api/v1/audit-logs", HTTP_X_API_KEY="ek_test_0123456789abcdef.wrongsecret", HTTP_X_REQUEST_ID="bad-1"
+    )
+    assert response.status_code == 401
+    row = AuditLog.objects.get(correlation_id="bad-1")
+    assert row.actor_type == "anonymous"
+    assert row.actor_id == "ek_test_0123456789abcdef"
+    assert row.merchant_id is None
+    assert row.status_code == 401
+    assert "wrongsecret" not in json.dumps(row.request_data)
+
+
+@pytest.mark.django_db
+def test_post_body_is_stored_redacted(api_client):
+    body = {"name": "k", "permissions": ["payments:read"], "password": "hunter2", "card_number": "4111111111111111"}
+    api_client.post("/api/v1/audit-logs", body, format="json", HTTP_X_REQUEST_ID="post-1")
+    row = AuditLog.objects.get(correlation_id="post-1")
+    assert row.status_code == 403  # read-only endpoint: no write scope exists
+    assert row.request_data["body"]["password"] == "[REDACTED]"
+    assert row.request_data["body"]["card_number"] == "[REDACTED]"
+    text = json.dumps(row.request_data)
+    assert "hunter2" not in text
+    assert "4111111111111111" not in text
+
+
+@pytest.mark.django_db
+def test_non_api_paths_are_not_audited(client):
+    client.get("/health")
+    assert AuditLog.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_list_is_merchant_scoped_and_filterable(api_client, other_api_client):
+    mine = AuditLog.objects.create(
+        service_name="payments",
+        action="payments.refund",
+        resource_type="payment",
+        resource_id="p1",
+        merchant=api_client.merchant,
+        correlation_id="c-1",
+    )
+    AuditLog.objects.create(service_name="payments", action="payments.create", merchant=other_api_client.merchant)
+    response = api_client.get("/api/v1/audit-logs", {"resource_type": "payment", "resource_id": "p1"})
+    assert response.status_code == 200
+    body = response.json()
+    assert [row["id"] for row in body["data"]] == [str(mine.pk)]
+    assert body["pagination"]["limit"] == 20
+    assert body["data"][0]["merchant_id"] == str(api_client.merchant.pk)
+    assert body["data"][0]["correlation_id"] == "c-1"
+
+    assert api_client.get("/api/v1/audit-logs", {"action": "payments.create"}).json()["data"] == []
+    future = (timezone.now() + timedelta(minutes=1)).isoformat()
+    assert api_client.get("/api/v1/audit-logs", {"created_after": future}).json()["data"] == []
+    assert (
+        len(api_client.get("/api/v1/audit-logs", {"created_before": future, "correlation_id": "c-1"}).json()["data"])
+        == 1
+    )
+    assert api_client.get("/api/v1/audit-logs", {"created_after": "not-a-date"}).status_code == 400
+
+
+@pytest.mark.django_db
+def test_list_paginates_with_a_cursor(api_client):
+    for n in range(3):
+        AuditLog.objects.create(
+            service_name="t",
+            action=f"a.{n}",
+            merchant=api_client.merchant,
+            created_at=timezone.now() - timedelta(hours=n + 1),
+        )
+    first = api_client.get("/api/v1/audit-logs", {"limit": 2, "action__in": "x"}).json()
+    # Rows for the requests themselves are newer than the seeded ones; page through everything.
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = api_client.get("/api/v1/audit-logs", params).json()
+        seen.extend(row["id"] for row in page["data"])
+        cursor = page["pagination"]["next_cursor"]
+        if not page["pagination"]["has_more"]:
+            break
+    assert len(seen) == len(set(seen))
+    assert first["pagination"]["has_more"] is True
+    assert {f"a.{n}" for n in range(3)} <= set(AuditLog.objects.filter(pk__in=seen).values_list("action", flat=True))
+
+
+@pytest.mark.django_db
+def test_detail_is_404_for_another_merchant_or_a_malformed_id(api_client, other_api_client):
+    theirs = AuditLog.objects.create(service_name="t", action="x", merchant=other_api_client.merchant)
+    mine = AuditLog.objects.create(service_name="t", action="x", merchant=api_client.merchant)
+    assert api_client.get(f"/api/v1/audit-logs/{mine.pk}").json()["data"]["id"] == str(mine.pk)
+    assert api_client.get(f"/api/v1/audit-logs/{theirs.pk}").status_code == 404
+    assert api_client.get("/api/v1/audit-logs/not-a-uuid").status_code == 404
+    assert api_client.get(f"/api/v1/audit-logs/{uuid.uuid4()}").json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.django_db
+def test_audit_read_scope_is_required(make_api_key, merchant):
+    from rest_framework.test import APIClient
+
+    created = make_api_key(merchant=merchant, permissions=["payments:read"])
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=created.key)
+    response = client.get("/api/v1/audit-logs")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"

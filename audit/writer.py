@@ -1,0 +1,171 @@
+"""Writing audit rows: synchronously, or through an in-process buffer flushed in batches.
+
+A request should not pay a synchronous INSERT for its audit row when that costs throughput, so by
+default (``AUDIT_SYNC_WRITES = False``) rows go to a bounded thread-safe queue that one background
+thread drains with ``bulk_create`` every ``AUDIT_FLUSH_INTERVAL_SECONDS`` or ``AUDIT_BATCH_SIZE`` rows.
+Nothing is lost on a normal shutdown: the queue is flushed at interpreter exit (``atexit``, which
+gunicorn workers reach through ``sys.exit``) and by :func:`gunicorn_worker_exit` (a gunicorn
+``worker_exit`` hook). When the queue is full the caller writes its row itself (back-pressure, never a
+dropped row).
+
+A row written while the caller is inside a database transaction is written synchronously in that
+transaction: it must not reference rows another connection cannot see yet, and it rolls back with
+the change it describes. (Admin views and tests run inside transactions.)
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import queue
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
+
+from .models import AuditLog
+
+logger = logging.getLogger("easypay.audit")
+
+
+def _setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+class AuditBuffer:
+    def __init__(self) -> None:
+        self._queue: queue.Queue[AuditLog] = queue.Queue(maxsize=int(_setting("AUDIT_BUFFER_MAX_ROWS", 10000)))
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid: int | None = None
+        self._stop = threading.Event()
+        self._atexit_registered = False
+
+    # -- producer side -------------------------------------------------------------------------
+    def put(self, row: AuditLog) -> None:
+        self._ensure_thread()
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            logger.warning("audit buffer full; writing synchronously")
+            write_rows([row])
+
+    def pending(self) -> int:
+        return self._queue.qsize()
+
+    # -- consumer side -------------------------------------------------------------------------
+    def _ensure_thread(self) -> None:
+        pid = os.getpid()
+        if self._thread is not None and self._pid == pid and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is not None and self._pid == pid and self._thread.is_alive():
+                return
+            if self._pid != pid:
+                # After a fork (gunicorn --preload) the parent's queue and thread do not exist here.
+                self._queue = queue.Queue(maxsize=int(_setting("AUDIT_BUFFER_MAX_ROWS", 10000)))
+                self._stop = threading.Event()
+            self._pid = pid
+            self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+            self._thread.start()
+            if not self._atexit_registered:
+                atexit.register(self.shutdown)
+                self._atexit_registered = True
+
+    def _take_batch(self, first: AuditLog, batch_size: int, deadline: float) -> list[AuditLog]:
+        batch = [first]
+        while len(batch) < batch_size:
+            remaining = deadline - time.monotonic()
+            try:
+                batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return batch
+
+    def _run(self) -> None:
+        interval = float(_setting("AUDIT_FLUSH_INTERVAL_SECONDS", 1.0))
+        batch_size = int(_setting("AUDIT_BATCH_SIZE", 200))
+        try:
+            while not self._stop.is_set():
+                try:
+                    first = self._queue.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                batch = self._take_batch(first, batch_size, time.monotonic() + interval)
+                close_old_connections()
+                with self._write_lock:
+                    write_rows(batch)
+                # Hold no idle connection between batches (a test database can be dropped, a
+                # pgbouncer slot freed); one connect per flush is cheap next to a batch of inserts.
+                connection.close()
+        finally:
+            connections.close_all()
+
+    def flush(self) -> int:
+        """Write everything queued now, in the calling thread; returns how many rows were written."""
+        written = 0
+        batch_size = int(_setting("AUDIT_BATCH_SIZE", 200))
+        with self._write_lock:
+            while True:
+                batch: list[AuditLog] = []
+                while len(batch) < batch_size:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if not batch:
+                    return written
+                write_rows(batch)
+                written += len(batch)
+
+    def shutdown(self) -> int:
+        self._stop.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive() and thread is not threading.current_thread():
+            thread.join(timeout=5)
+        return self.flush()
+
+
+def write_rows(rows: list[AuditLog]) -> None:
+    """Insert rows in one statement; when the batch fails, row by row so one bad row loses only itself."""
+    if not rows:
+        return
+    try:
+        AuditLog.objects.bulk_create(rows)
+        return
+    except DatabaseError:
+        logger.exception("audit batch insert failed; retrying row by row", extra={"rows": len(rows)})
+    for row in rows:
+        try:
+            with transaction.atomic():
+                AuditLog.objects.bulk_create([row])
+        except DatabaseError:
+            # Last resort: the row goes to the (redacting) log so it is not silently lost.
+            logger.exception(
+                "audit row could not be stored",
+                extra={"audit_action": row.action, "correlation_id": row.correlation_id},
+            )
+
+
+buffer = AuditBuffer()
+
+
+def record(row: AuditLog) -> None:
+    """Store one audit row by the configured path (see the module docstring)."""
+    if _setting("AUDIT_SYNC_WRITES", False) or connection.in_atomic_block:
+        AuditLog.objects.bulk_create([row])
+    else:
+        buffer.put(row)
+
+
+def flush() -> int:
+    return buffer.flush()
+
+
+def gunicorn_worker_exit(server, worker) -> None:
+    """gunicorn ``worker_exit`` hook. In ``gunicorn.conf.py``:
+    ``from audit.writer import gunicorn_worker_exit as worker_exit``."""
+    buffer.shutdown()
