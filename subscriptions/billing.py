@@ -310,6 +310,7 @@ def _record_outcome(*, attempt_id, payment, today: date, report: BillingReport) 
             attempt.save()
             sub.current_period_start = attempt.period_start
             sub.current_period_end = attempt.period_end
+            _learn_card(sub, payment)
             if sub.status in BILLABLE:
                 sub.status = Subscription.Status.ACTIVE
                 sub.failure_count = 0
@@ -365,6 +366,16 @@ def _record_outcome(*, attempt_id, payment, today: date, report: BillingReport) 
         attempt.save(update_fields=["payment", "processor_reason_code", "claimed_at", "updated_at"])
         report.errors += 1
         BILLING_TOTAL.labels(result="pending").inc()
+
+
+def _learn_card(sub: Subscription, payment) -> None:
+    """A live Accept.js nonce does not reveal the card; the first approved charge tells its last four."""
+    method = dict(sub.payment_method or {})
+    last_four = getattr(payment, "card_last_four", "") or ""
+    if method and not method.get("card_last_four") and last_four:
+        method["card_last_four"] = last_four
+        method["card_brand"] = method.get("card_brand") or (getattr(payment, "card_brand", "") or None)
+        sub.payment_method = method
 
 
 def _event(sub: Subscription, event_type: str) -> None:

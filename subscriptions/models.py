@@ -80,6 +80,9 @@ class BillingAttempt(TimeStampedModel):
     period_end = models.DateField()
     attempt_number = models.PositiveIntegerField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    payment = models.ForeignKey(
+        "payments.Payment", null=True, blank=True, on_delete=models.PROTECT, related_name="billing_attempts"
+    )
     amount = models.DecimalField(max_digits=12, decimal_places=2)
     currency = models.CharField(max_length=3)
     # The payment's external_id, derived from (subscription, period, attempt): a re-run of the same
