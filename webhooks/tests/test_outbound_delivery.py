@@ -83,10 +83,9 @@ def test_only_subscribed_active_endpoints_of_the_merchant_get_the_event(
 
 def test_rolled_back_state_change_sends_nothing(merchant, receiver, endpoint_for, django_capture_on_commit_callbacks):
     endpoint_for(merchant, receiver.url)
-    with django_capture_on_commit_callbacks(execute=True):
-        with pytest.raises(RuntimeError), transaction.atomic():
-            services.event_record(merchant_id=merchant.pk, event_type="payment.captured", data={"id": "x"})
-            raise RuntimeError("the payment change failed")
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+        services.event_record(merchant_id=merchant.pk, event_type="payment.captured", data={"id": "x"})
+        raise RuntimeError("the payment change failed")
     assert receiver.requests == []
     assert not Event.objects.exists()
     assert not EventDelivery.objects.exists()
@@ -226,9 +225,7 @@ def test_rotation_sends_both_signatures_during_the_grace_period(merchant, receiv
     assert not verify(header, body, old_secret)
 
 
-def test_redeliver_resends_the_same_event_and_starts_a_new_schedule(
-    settings, merchant, receiver, endpoint_for, emit
-):
+def test_redeliver_resends_the_same_event_and_starts_a_new_schedule(settings, merchant, receiver, endpoint_for, emit):
     settings.WEBHOOK_RETRY_SCHEDULE_SECONDS = [30]
     endpoint_for(merchant, receiver.url)
     receiver.fail_next(2)
