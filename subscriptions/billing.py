@@ -262,7 +262,9 @@ def _bill_attempt(*, attempt_id, today: date, report: BillingReport) -> None:
         report.errors += 1
         BILLING_TOTAL.labels(result="error").inc()
         return
-    _record_outcome(attempt_id=attempt.pk, payment=payment, today=today, report=report)
+    _record_outcome(
+        attempt_id=attempt.pk, subscription_id=attempt.subscription_id, payment=payment, today=today, report=report
+    )
 
 
 def _existing_payment(attempt: BillingAttempt):
@@ -289,12 +291,10 @@ def _hard_decline(reason_code: str | None) -> bool:
     return bool(reason_code) and str(reason_code) in {str(c) for c in settings.SUBSCRIPTION_HARD_DECLINE_REASON_CODES}
 
 
-def _record_outcome(*, attempt_id, payment, today: date, report: BillingReport) -> None:
+def _record_outcome(*, attempt_id, subscription_id, payment, today: date, report: BillingReport) -> None:
     status = str(payment.status)
     with transaction.atomic():
-        sub = Subscription.objects.select_for_update().get(
-            pk=BillingAttempt.objects.values_list("subscription_id", flat=True).get(pk=attempt_id)
-        )
+        sub = Subscription.objects.select_for_update().get(pk=subscription_id)
         attempt = BillingAttempt.objects.select_for_update().get(pk=attempt_id)
         if attempt.status != BillingAttempt.Status.PENDING:
             report.skipped += 1  # recorded meanwhile by another pass (crash recovery)
@@ -399,7 +399,13 @@ def _recover_stale_attempts(*, today: date, report: BillingReport) -> None:
         attempt = BillingAttempt.objects.select_related("subscription", "payment").get(pk=attempt_id)
         payment = attempt.payment or _existing_payment(attempt)
         if payment is not None:
-            _record_outcome(attempt_id=attempt_id, payment=payment, today=today, report=report)
+            _record_outcome(
+                attempt_id=attempt_id,
+                subscription_id=attempt.subscription_id,
+                payment=payment,
+                today=today,
+                report=report,
+            )
             continue
         try:
             _bill_attempt(attempt_id=attempt_id, today=today, report=report)

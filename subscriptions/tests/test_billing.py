@@ -422,3 +422,75 @@ def test_concurrent_passes_bill_each_period_exactly_once(anet_sandbox):
     assert Event.objects.filter(type="subscription.payment_succeeded").count() == 24
     # And again: nothing.
     assert subscription_billing_run(today=D).due == 0
+
+
+@pytest.mark.django_db
+def test_held_charge_keeps_the_period_claimed_until_reconciled(anet_sandbox, settings):
+    from payments.services import payment_refresh_from_processor
+
+    sub = SubscriptionFactory(start_date=D, next_billing_date=D, payment_method=make_payment_method("tok_held"))
+    report = subscription_billing_run(today=D)
+    assert (report.due, report.succeeded, report.failed) == (1, 0, 0)
+    attempt = BillingAttempt.objects.get()
+    assert attempt.status == "pending" and attempt.payment.status == "held"
+    sub.refresh_from_db()
+    assert (sub.status, sub.failure_count, sub.next_billing_date) == ("active", 0, D)
+
+    # Another pass while the outcome is unknown: the period stays claimed, nothing is charged again.
+    report = subscription_billing_run(today=D)
+    assert (report.due, report.skipped) == (1, 1)
+    assert Payment.objects.count() == 1 and len(_transactions(anet_sandbox)) == 1
+
+    # The processor approves it; once payments has reconciled it, the next pass adopts the outcome.
+    anet_sandbox.state.review(attempt.payment.processor_transaction_id, "approve")
+    assert payment_refresh_from_processor(payment=attempt.payment).status == "captured"
+    settings.SUBSCRIPTION_STALE_ATTEMPT_MINUTES = 0
+    report = subscription_billing_run(today=D)
+    assert report.succeeded == 1
+    sub.refresh_from_db()
+    assert (sub.status, sub.next_billing_date) == ("active", date(2024, 2, 29))
+    assert BillingAttempt.objects.get().status == "succeeded"
+    assert Payment.objects.count() == 1 and len(_transactions(anet_sandbox)) == 1
+
+
+@pytest.mark.django_db
+def test_metrics_count_results(anet_sandbox):
+    from subscriptions.metrics import BILLING_TOTAL
+
+    before = BILLING_TOTAL.labels(result="succeeded")._value.get()
+    declined_before = BILLING_TOTAL.labels(result="declined")._value.get()
+    SubscriptionFactory(start_date=D, next_billing_date=D)
+    SubscriptionFactory(start_date=D, next_billing_date=D, payment_method=make_payment_method("tok_declined"))
+    subscription_billing_run(today=D)
+    assert BILLING_TOTAL.labels(result="succeeded")._value.get() == before + 1
+    assert BILLING_TOTAL.labels(result="declined")._value.get() == declined_before + 1
+
+
+@pytest.mark.django_db
+def test_no_card_number_is_stored_or_returned(api_client):
+    from payments.gateways.tokens import TEST_TOKENS
+
+    response = api_client.post(
+        "/api/v1/subscriptions",
+        {
+            "customer_id": "c",
+            "plan_id": "p",
+            "amount": "5.00",
+            "currency": "USD",
+            "billing_cycle": "weekly",
+            "card_token": "tok_amex",
+        },
+        format="json",
+    )
+    assert response.status_code == 201
+    stored = Subscription.objects.get(pk=response.json()["data"]["id"])
+    blob = json.dumps(stored.payment_method) + response.content.decode()
+    blob += json.dumps(list(Event.objects.values_list("data", flat=True)))
+    assert TEST_TOKENS["tok_amex"].number not in blob
+    assert TEST_TOKENS["tok_amex"].card_code not in json.dumps(stored.payment_method)
+    assert stored.payment_method == {
+        "type": "test_token",
+        "token": "tok_amex",
+        "card_last_four": "0002",
+        "card_brand": "amex",
+    }
