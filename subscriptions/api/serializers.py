@@ -28,8 +28,13 @@ class PaymentMethodSerializer(serializers.Serializer):
         }
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "29.99"})
+class _Amount(AmountField):
+    """A decimal string with every minor digit of the currency ("29.90", JPY "1000")."""
+
+
 class SubscriptionSerializer(serializers.ModelSerializer):
-    amount = AmountField()
+    amount = _Amount()
     payment_method = PaymentMethodSerializer(read_only=True)
 
     class Meta:
@@ -88,6 +93,16 @@ class MetadataField(serializers.JSONField):
         return data
 
 
+@extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "29.99"})
+class _AmountInput(serializers.JSONField):
+    """Taken raw so a JSON number or null is refused by ``parse_amount`` with the contract's message."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^[A-Z]{3}$", "example": "USD"})
+class _CurrencyInput(serializers.JSONField):
+    """Taken raw and checked by ``validate_currency``."""
+
+
 class _StrictSerializer(serializers.Serializer):
     """Refuses fields it does not know instead of ignoring them silently."""
 
@@ -113,8 +128,8 @@ class _StrictSerializer(serializers.Serializer):
 class SubscriptionCreateSerializer(_StrictSerializer):
     customer_id = serializers.CharField(max_length=255)
     plan_id = serializers.CharField(max_length=255)
-    amount = serializers.JSONField()
-    currency = serializers.JSONField()
+    amount = _AmountInput()
+    currency = _CurrencyInput()
     billing_cycle = serializers.ChoiceField(choices=Subscription.Cycle.choices)
     card_token = serializers.CharField(max_length=4096, trim_whitespace=False)
     start_date = serializers.DateField(required=False)
@@ -150,7 +165,7 @@ class SubscriptionCreateSerializer(_StrictSerializer):
 
 
 class SubscriptionUpdateSerializer(_StrictSerializer):
-    amount = serializers.JSONField(required=False)
+    amount = _AmountInput(required=False)
     plan_id = serializers.CharField(required=False, max_length=255)
     metadata = MetadataField(required=False)
     card_token = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
