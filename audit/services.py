@@ -235,14 +235,6 @@ def _model(label: str) -> type[models.Model] | None:
         return None
 
 
-def _has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except Exception:
-        return False
-    return True
-
-
 def _row(instance: models.Model) -> dict[str, Any]:
     data = {field.attname: getattr(instance, field.attname) for field in instance._meta.concrete_fields}
     # The subject's own data, but never card data, tokens or secrets (PCI DSS outranks portability).
@@ -332,18 +324,19 @@ def customer_data_erase(*, merchant, customer_id: str, actor, request=None) -> d
     counts: dict[str, int] = {}
     querysets = _customer_querysets(merchant=merchant, customer_id=customer_id)
     resource_ids = _resource_ids(querysets)
-    for key in ("payments", "subscriptions"):
-        qs = querysets.get(key)
-        if qs is None:
-            continue
-        changes = {}
-        if _has_field(qs.model, "customer_name"):
-            changes["customer_name"] = name
-        if _has_field(qs.model, "customer_email"):
-            changes["customer_email"] = email
-        if _has_field(qs.model, "updated_at"):
-            changes["updated_at"] = timezone.now()
-        counts[key] = qs.update(**changes) if changes else 0
+    if "payments" in querysets:
+        # Through the payments service: it locks each row, logs the change and invalidates the API cache.
+        from payments.services import payment_update
+
+        counts["payments"] = 0
+        for payment in querysets["payments"].exclude(customer_name=name, customer_email=email):
+            payment_update(payment=payment, customer_name=name, customer_email=email)
+            counts["payments"] += 1
+    if "subscriptions" in querysets:
+        # A plain update: erasure applies to cancelled subscriptions too (which subscription_update
+        # refuses), and is no change to announce to the merchant's webhooks.
+        qs = querysets["subscriptions"].exclude(customer_name=name, customer_email=email)
+        counts["subscriptions"] = qs.update(customer_name=name, customer_email=email, updated_at=timezone.now())
     events = 0
     event_model = apps.get_model("webhooks.Event")
     for event in _customer_events(merchant=merchant, customer_id=customer_id, resource_ids=resource_ids):

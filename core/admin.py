@@ -1,0 +1,8 @@
+"""The admin site's identity. Every app registers its own models in its ``admin.py``; the audit app adds
+the dashboard (``/admin/dashboard/``) and GDPR pages (``/admin/gdpr/``)."""
+
+from django.contrib import admin
+
+admin.site.site_header = "EasyPay back office"
+admin.site.site_title = "EasyPay admin"
+admin.site.index_title = "Back office"

@@ -1,0 +1,115 @@
+"""Back office for subscriptions: read-only records; pause, resume and cancel through the services."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+
+from audit.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
+from core.exceptions import EasyPayError
+
+from .models import BillingAttempt, Subscription
+from .services import subscription_cancel, subscription_pause, subscription_resume
+
+
+class BillingAttemptInline(ReadOnlyTabularInline):
+    model = BillingAttempt
+    fk_name = "subscription"
+    fields = ("period_start", "attempt_number", "status", "amount", "currency", "payment", "failure_reason")
+    readonly_fields = fields
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyModelAdmin):
+    list_display = (
+        "external_id",
+        "merchant",
+        "customer_id",
+        "plan_id",
+        "amount",
+        "currency",
+        "billing_cycle",
+        "status",
+        "next_billing_date",
+        "is_test",
+    )
+    list_filter = ("status", "billing_cycle", "currency", "is_test", "next_billing_date")
+    search_fields = ("=external_id", "=customer_id", "customer_email", "=plan_id")
+    list_select_related = ("merchant",)
+    inlines = (BillingAttemptInline,)
+    actions = ("pause_subscriptions", "resume_subscriptions", "cancel_subscriptions")
+    # payment_method holds a token or processor profile reference: never shown.
+    exclude = ("payment_method",)
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("audit.manage_subscription")
+
+    def _run(self, request, queryset, *, action: str, verb: str, title: str, service):
+        subs = list(queryset.select_related("merchant"))
+        if request.POST.get("post") != "yes":
+            rows = [
+                {
+                    "pk": s.pk,
+                    "label": s.external_id,
+                    "columns": [
+                        ("Merchant", s.merchant),
+                        ("Customer", s.customer_id),
+                        ("Status", s.status),
+                        ("Next billing", s.next_billing_date or "-"),
+                    ],
+                }
+                for s in subs
+            ]
+            return confirmation_page(self, request, queryset, action=action, title=title, rows=rows)
+        for sub in subs:
+            try:
+                updated = service(subscription=sub)
+            except EasyPayError as exc:
+                audit_admin_action(
+                    request, sub, verb, result={"error": exc.code, "message": exc.message}, status_code=exc.status_code
+                )
+                self.message_user(request, f"{sub.external_id}: {exc.message}", messages.ERROR)
+                continue
+            audit_admin_action(request, sub, verb, result={"status": updated.status})
+            self.message_user(request, f"{sub.external_id}: {updated.status}.", messages.SUCCESS)
+        return None
+
+    @admin.action(description="Pause selected subscriptions", permissions=["manage"])
+    def pause_subscriptions(self, request, queryset):
+        return self._run(
+            request,
+            queryset,
+            action="pause_subscriptions",
+            verb="pause",
+            title="Pause subscriptions",
+            service=subscription_pause,
+        )
+
+    @admin.action(description="Resume selected subscriptions", permissions=["manage"])
+    def resume_subscriptions(self, request, queryset):
+        return self._run(
+            request,
+            queryset,
+            action="resume_subscriptions",
+            verb="resume",
+            title="Resume subscriptions",
+            service=subscription_resume,
+        )
+
+    @admin.action(description="Cancel selected subscriptions", permissions=["manage"])
+    def cancel_subscriptions(self, request, queryset):
+        return self._run(
+            request,
+            queryset,
+            action="cancel_subscriptions",
+            verb="cancel",
+            title="Cancel subscriptions",
+            service=subscription_cancel,
+        )
+
+
+@admin.register(BillingAttempt)
+class BillingAttemptAdmin(ReadOnlyModelAdmin):
+    list_display = ("subscription", "period_start", "attempt_number", "status", "amount", "currency", "payment")
+    list_filter = ("status", "period_start")
+    search_fields = ("=subscription__external_id", "=payment_external_id")
+    raw_id_fields = ("subscription", "payment")
