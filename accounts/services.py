@@ -177,12 +177,11 @@ def api_key_usage_record(*, api_key_id: str) -> None:
     """
     counter = f"apikey:usage:{api_key_id}"
     try:
-        cache.add(counter, 0, 86400)
         try:
             cache.incr(counter)
-        except ValueError:
-            cache.add(counter, 0, 86400)
-            cache.incr(counter)
+        except ValueError:  # first use since the last flush: create it (or count on a racer's key)
+            if not cache.add(counter, 1, 86400):
+                cache.incr(counter)
         if not cache.add(f"apikey:usage:flush:{api_key_id}", 1, USAGE_FLUSH_SECONDS):
             return
         pending = int(cache.get(counter) or 0)
