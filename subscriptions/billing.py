@@ -198,6 +198,14 @@ def _release_claims(attempt_ids, *, reason: str, report: BillingReport) -> None:
 def _bill_attempt(*, attempt_id, today: date, report: BillingReport) -> None:
     from payments.services import payment_create
 
+    # Renew the lease just before charging, so a long batch is not mistaken for a dead worker's; an
+    # attempt finished meanwhile (by a recovering pass) is left alone.
+    if not BillingAttempt.objects.filter(pk=attempt_id, status=BillingAttempt.Status.PENDING).update(
+        claimed_at=timezone.now()
+    ):
+        report.skipped += 1
+        BILLING_TOTAL.labels(result="skipped").inc()
+        return
     attempt = BillingAttempt.objects.select_related("subscription", "subscription__merchant").get(pk=attempt_id)
     sub = attempt.subscription
     if sub.status not in BILLABLE:
