@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.db import transaction
+from requests.structures import CaseInsensitiveDict
 
 from webhooks import services
 
@@ -17,7 +18,7 @@ from webhooks import services
 @dataclass
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: CaseInsensitiveDict
     body: bytes
 
     def json(self):
@@ -55,7 +56,7 @@ def receiver():
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             with recv.lock:
-                recv.requests.append(Received(self.path, dict(self.headers.items()), body))
+                recv.requests.append(Received(self.path, CaseInsensitiveDict(self.headers.items()), body))
                 answer = recv.responses.pop(0) if recv.responses else recv.default_status
             if isinstance(answer, tuple) and answer[0] == "sleep":
                 time.sleep(answer[1])
