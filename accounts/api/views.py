@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -105,8 +107,36 @@ class APIKeyViewSet(
         return Response(s.APIKeySerializer(api_key).data)
 
 
-def _token_failure_limits() -> dict[str, int]:
-    return dict(getattr(settings, "ACCOUNTS_TOKEN_FAILURE_LIMITS", {"minute": 20, "hour": 300}))
+def _guard_token_attempt(ip, data) -> list[ratelimit.Decision]:
+    """Count an attempt against the failure budgets of the client IP, and of the client IP with this
+    credential (key_id or username). Counted before checking, so parallel guesses cannot overrun a
+    budget; the caller gives the units back when the credentials were right (``ratelimit.refund``).
+    Over either budget: 429, whether or not the credentials are right (else 429/200 is an oracle)."""
+    if not settings.RATE_LIMIT_ENABLED:
+        return []
+    credential = data.get("key_id") or f"user:{data.get('username', '')}"
+    digest = hashlib.sha256(credential.encode()).hexdigest()[:24]
+    budgets = (
+        (f"tokenfail:{ip}", getattr(settings, "ACCOUNTS_TOKEN_FAILURE_LIMITS", {"minute": 60, "hour": 600})),
+        (
+            f"tokenfail:{ip}:{digest}",
+            getattr(settings, "ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS", {"minute": 10, "hour": 100}),
+        ),
+    )
+    counted: list[ratelimit.Decision] = []
+    for bucket, limits in budgets:
+        decision = ratelimit.hit(bucket, limits, limiter="token_failures")
+        if decision is not None and not decision.allowed:
+            for earlier in counted:
+                ratelimit.refund(earlier)
+            raise RateLimited(
+                "Too many failed authentication attempts from this address.",
+                details={"retry_after": decision.retry_after},
+                headers={"Retry-After": str(decision.retry_after)},
+            )
+        if decision is not None:
+            counted.append(decision)
+    return counted
 
 
 class TokenViewSet(viewsets.GenericViewSet):
@@ -127,24 +157,15 @@ class TokenViewSet(viewsets.GenericViewSet):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         ip = client_ip(request)
-        # Failed attempts per client IP: counted before checking (so parallel guesses cannot overrun
-        # the limit) and given back when the credentials were right.
-        attempt = None
-        if settings.RATE_LIMIT_ENABLED:
-            attempt = ratelimit.hit(f"tokenfail:{ip}", _token_failure_limits(), limiter="token_failures")
-            if attempt is not None and not attempt.allowed:
-                raise RateLimited(
-                    "Too many failed authentication attempts from this address.",
-                    details={"retry_after": attempt.retry_after},
-                    headers={"Retry-After": str(attempt.retry_after)},
-                )
+        attempts = _guard_token_attempt(ip, data)
         if "key_id" in data:
             pair = jwt.token_obtain_for_api_key(key_id=data["key_id"], key_secret=data["key_secret"], ip=ip)
         else:
             pair = jwt.token_obtain_for_user(
                 username=data["username"], password=data["password"], mode=data.get("mode", APIKey.Mode.TEST)
             )
-        ratelimit.refund(attempt)
+        for attempt in attempts:
+            ratelimit.refund(attempt)
         return Response(pair.as_response())
 
     @extend_schema(

@@ -188,8 +188,8 @@ def test_user_without_merchant_gets_no_token(db, anon_client):
     assert response.status_code == 401
 
 
-@override_settings(ACCOUNTS_TOKEN_FAILURE_LIMITS={"hour": 5})
-def test_secret_brute_force_is_rate_limited_per_ip(api_key, anon_client, client_for):
+@override_settings(ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS={"hour": 5})
+def test_secret_brute_force_is_rate_limited_per_ip(api_key, make_api_key, merchant, anon_client, client_for):
     body = {"key_id": api_key.api_key.key_id, "key_secret": "y" * 43}
     for _ in range(5):
         assert anon_client.post(TOKENS, body, format="json").status_code == 401
@@ -197,14 +197,27 @@ def test_secret_brute_force_is_rate_limited_per_ip(api_key, anon_client, client_
     assert blocked.status_code == 429
     assert blocked.json()["error"]["code"] == "rate_limited"
     assert int(blocked["Retry-After"]) > 0
-    # Even the right secret is refused from that address now; another address is unaffected.
+    # Even the right secret is refused from that address now (no oracle) ...
     good = {"key_id": api_key.api_key.key_id, "key_secret": api_key.secret}
     assert anon_client.post(TOKENS, good, format="json").status_code == 429
-    other = client_for(REMOTE_ADDR="198.51.100.7")
-    assert other.post(TOKENS, good, format="json").status_code == 200
+    assert not OutstandingToken.objects.exists()
+    # ... while another address, or another key from this address, is unaffected.
+    assert client_for(REMOTE_ADDR="198.51.100.7").post(TOKENS, good, format="json").status_code == 200
+    other = make_api_key(merchant=merchant)
+    body = {"key_id": other.api_key.key_id, "key_secret": other.secret}
+    assert anon_client.post(TOKENS, body, format="json").status_code == 200
 
 
-@override_settings(ACCOUNTS_TOKEN_FAILURE_LIMITS={"hour": 3})
+@override_settings(ACCOUNTS_TOKEN_FAILURE_LIMITS={"minute": 1000, "hour": 4})
+def test_failures_across_credentials_are_limited_per_ip(anon_client, merchant_user):
+    for n in range(4):
+        response = anon_client.post(TOKENS, {"username": f"guess{n}", "password": "x"}, format="json")
+        assert response.status_code == 401
+    response = anon_client.post(TOKENS, {"username": "alice", "password": PASSWORD}, format="json")
+    assert response.status_code == 429
+
+
+@override_settings(ACCOUNTS_TOKEN_FAILURE_LIMITS={"hour": 3}, ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS={"hour": 3})
 def test_successful_logins_do_not_count_as_failures(api_key, obtain):
     for _ in range(6):
         obtain(api_key)
