@@ -366,8 +366,13 @@ ACCOUNTS_USER_RATE_LIMITS = {
     "hour": env_int("USER_RATE_LIMIT_PER_HOUR", 1000),
     "day": env_int("USER_RATE_LIMIT_PER_DAY", 10000),
 }
-# Failed POST /auth/tokens attempts per client IP before 429.
+# Failed POST /auth/tokens attempts before 429: per client IP and one credential (key_id or
+# username), and per client IP over all credentials.
+ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS = {
+    "minute": env_int("TOKEN_CREDENTIAL_FAILURES_PER_MINUTE", 10),
+    "hour": env_int("TOKEN_CREDENTIAL_FAILURES_PER_HOUR", 100),
+}
 ACCOUNTS_TOKEN_FAILURE_LIMITS = {
-    "minute": env_int("TOKEN_FAILURES_PER_MINUTE", 20),
-    "hour": env_int("TOKEN_FAILURES_PER_HOUR", 300),
+    "minute": env_int("TOKEN_FAILURES_PER_MINUTE", 60),
+    "hour": env_int("TOKEN_FAILURES_PER_HOUR", 600),
 }
