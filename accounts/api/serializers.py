@@ -59,7 +59,7 @@ def _cidr_list(value):
 
 class _APIKeyInput(StrictSerializer):
     name = serializers.CharField(max_length=100, trim_whitespace=True)
-    description = serializers.CharField(max_length=1000, allow_blank=True, required=False)
+    description = serializers.CharField(max_length=1000, allow_blank=True, allow_null=True, required=False)
     permissions = serializers.ListField(child=serializers.CharField(max_length=64), allow_empty=False, max_length=20)
     rate_limit_per_minute = serializers.IntegerField(min_value=1, max_value=MAX_RATE_LIMIT, required=False)
     rate_limit_per_hour = serializers.IntegerField(min_value=1, max_value=MAX_RATE_LIMIT, required=False)
@@ -74,6 +74,9 @@ class _APIKeyInput(StrictSerializer):
 
     def validate_permissions(self, value):
         return validate_permission_list(value)
+
+    def validate_description(self, value):
+        return value or ""
 
     def validate_ip_whitelist(self, value):
         return _cidr_list(value)

@@ -258,3 +258,10 @@ def test_usage_is_written_at_most_once_a_minute(api_client, django_assert_max_nu
     key.refresh_from_db()
     assert key.usage_count == 5
     assert key.last_used_at >= first_seen
+
+
+def test_null_description_and_ip_lists_mean_empty(api_client):
+    response = _create(api_client, description=None, ip_whitelist=None, expires_at=None)
+    assert response.status_code == 201, response.json()
+    data = response.json()["data"]
+    assert (data["description"], data["ip_whitelist"], data["expires_at"]) == ("", [], None)
