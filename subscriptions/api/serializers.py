@@ -137,7 +137,6 @@ class SubscriptionCreateSerializer(_StrictSerializer):
     customer_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     customer_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
     external_id = serializers.RegexField(r"^[A-Za-z0-9_.:\-]{1,255}$", required=False, max_length=255)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=255)
     is_test = serializers.BooleanField(required=False)
 
     def validate(self, attrs):
