@@ -444,7 +444,7 @@ def payment_capture(*, payment: Payment, amount: Decimal | None = None) -> Payme
 
 
 def payment_void(*, payment: Payment) -> Payment:
-    """Void an authorized payment, or a captured one the processor has not settled yet."""
+    """Void an authorized or held payment, or a captured one the processor has not settled yet."""
     with transaction.atomic():
         p = _lock(payment.pk)
         if p.pending_operation:
@@ -454,9 +454,9 @@ def payment_void(*, payment: Payment) -> Payment:
                 raise InvalidState("This payment has settled and can no longer be cancelled; refund it instead.")
             if _reserved_refunds(p) > 0:
                 raise InvalidState("A refund of this payment is in progress.")
-        elif p.status != S.AUTHORIZED:
+        elif p.status not in (S.AUTHORIZED, S.HELD):
             raise InvalidState(
-                f"Only an authorized or unsettled captured payment can be cancelled; this one is {p.status}."
+                f"Only an authorized, held or unsettled captured payment can be cancelled; this one is {p.status}."
             )
         from_status = p.status
         p.pending_operation = PendingOperation.VOID
