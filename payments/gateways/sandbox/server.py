@@ -326,7 +326,7 @@ class SandboxServer:
         self._serving = True
         self.webhooks.start()
         self._spawn(self._settle_ticker, "anet-sandbox-settle")
-        self._spawn(self._httpd.serve_forever, "anet-sandbox-http")
+        self._spawn(lambda: self._httpd.serve_forever(poll_interval=0.1), "anet-sandbox-http")
         return self
 
     def serve_forever(self) -> None:
@@ -335,7 +335,7 @@ class SandboxServer:
         self.webhooks.start()
         self._spawn(self._settle_ticker, "anet-sandbox-settle")
         try:
-            self._httpd.serve_forever()
+            self._httpd.serve_forever(poll_interval=0.1)
         except KeyboardInterrupt:
             logger.info("sandbox: interrupted")
         finally:

@@ -17,12 +17,12 @@ import json
 import logging
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections import deque
 from datetime import UTC, datetime
 from decimal import Decimal
+
+import requests
 
 from .state import Event, money
 
@@ -88,7 +88,8 @@ class WebhookSender:
         self.retry_delays = retry_delays
         self.timeout = timeout
         self.webhook_id = str(uuid.uuid4())
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        self._http = requests.Session()  # used by the one delivery thread only
+        self._http.trust_env = False
         self._cond = threading.Condition()
         self._heap: list[tuple[float, int, dict]] = []
         self._sequence = itertools.count()
@@ -165,19 +166,11 @@ class WebhookSender:
 
     def _deliver(self, job: dict) -> None:
         body = job["body"]
-        request = urllib.request.Request(  # noqa: S310 - the URL is the operator's --webhook-url
-            job["url"],
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json", "X-ANET-Signature": sign(body, self.signature_key)},
-        )
+        headers = {"Content-Type": "application/json", "X-ANET-Signature": sign(body, self.signature_key)}
         status, error = None, ""
         try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (OSError, ValueError) as exc:
+            status = self._http.post(job["url"], data=body, headers=headers, timeout=self.timeout).status_code
+        except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         delivered = status is not None and 200 <= status < 300
         record = {
