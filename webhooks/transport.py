@@ -63,9 +63,22 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> S
         return int((time.monotonic() - started) * 1000)
 
     try:
-        target, address = urlguard.destination_for_delivery(url)
+        target, addresses = urlguard.destination_for_delivery(url)
     except urlguard.UnsafeURL as exc:
         return SendResult(None, "", f"destination refused: {exc}", elapsed())
+    result = None
+    for address in addresses[:MAX_ADDRESSES]:
+        result = _post_to(target, address, body, headers, timeout, elapsed)
+        if not result.error.startswith(CONNECT_FAILED):
+            break  # an answer, a timeout after connecting, or a refusal: do not try another address
+    return result
+
+
+CONNECT_FAILED = "connection failed"
+MAX_ADDRESSES = 4
+
+
+def _post_to(target, address, body, headers, timeout, elapsed) -> SendResult:
     pool = _pool(target, address, timeout)
     try:
         response = pool.urlopen(
@@ -87,12 +100,12 @@ def post(*, url: str, body: bytes, headers: dict[str, str], timeout: float) -> S
         text = raw[:MAX_RESPONSE_BYTES].decode("utf-8", errors="replace")[:MAX_RESPONSE_BYTES]
         return SendResult(response.status, text, "", elapsed())
     except urllib3.exceptions.NewConnectionError as exc:  # a ConnectTimeoutError subclass: test it first
-        return SendResult(None, "", f"connection failed: {_reason(exc)}", elapsed())
+        return SendResult(None, "", f"{CONNECT_FAILED}: {_reason(exc)}", elapsed())
     except (urllib3.exceptions.TimeoutError, TimeoutError):
         return SendResult(None, "", f"timed out after {timeout:g} s", elapsed())
-    except urllib3.exceptions.HTTPError as exc:
-        return SendResult(None, "", f"connection failed: {_reason(exc)}", elapsed())
+    except urllib3.exceptions.HTTPError as exc:  # after connecting: the request may have arrived
+        return SendResult(None, "", f"request failed: {_reason(exc)}", elapsed())
     except OSError as exc:
-        return SendResult(None, "", f"connection failed: {type(exc).__name__}", elapsed())
+        return SendResult(None, "", f"request failed: {type(exc).__name__}", elapsed())
     finally:
         pool.close()

@@ -171,8 +171,8 @@ def validate_for_save(url: str) -> Target:
     return target
 
 
-def destination_for_delivery(url: str) -> tuple[Target, str]:
-    """Before a delivery: the checked target and the one address to connect to."""
+def destination_for_delivery(url: str) -> tuple[Target, list[str]]:
+    """Before a delivery: the checked target and the addresses (all checked) to connect to, in order."""
     target = parse(url)
     allow_private = settings.WEBHOOK_ALLOW_PRIVATE_URLS
     if not allow_private:
@@ -180,4 +180,4 @@ def destination_for_delivery(url: str) -> tuple[Target, str]:
     addresses = resolve(target)
     if not allow_private:
         check_addresses(addresses)
-    return target, addresses[0]
+    return target, addresses

@@ -278,3 +278,33 @@ def test_supported_event_types(api_client):
     types = response.json()["data"]["event_types"]
     assert "net.authorize.payment.authcapture.created" in types
     assert all(t.startswith("net.authorize.") for t in types)
+
+
+def test_payment_events_reach_the_merchant_endpoint_signed(
+    api_client, anet_sandbox, receiver, django_capture_on_commit_callbacks
+):
+    """The outbound loop with a real payment: POST /payments -> payment.captured at the merchant."""
+    created = api_client.post(
+        "/api/v1/webhooks", {"url": receiver.url, "events": ["payment.captured"]}, format="json"
+    ).json()["data"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            "/api/v1/payments", {"amount": "12.50", "currency": "USD", "card_token": "tok_visa"}, format="json"
+        )
+    assert response.status_code == 201
+    payment = response.json()["data"]
+
+    [req] = receiver.requests
+    body = req.json()
+    assert body["type"] == "payment.captured"
+    assert body["id"].startswith("evt_")
+    assert body["data"]["id"] == payment["id"] and body["data"]["amount"] == "12.50"
+    assert body["data"]["status"] == "captured"
+    header = req.headers["EasyPay-Signature"]
+    t = header.split(",")[0].removeprefix("t=")
+    expected = signing.easypay_signature(created["secret"], int(t), req.body)
+    assert header == f"t={t},v1={expected}"
+    assert "4111111111111111" not in req.body.decode()
+    listed = api_client.get("/api/v1/events?type=payment.captured").json()["data"]
+    assert [e["id"] for e in listed] == [body["id"]]
+    assert listed[0]["delivery_status"] == "succeeded"

@@ -312,3 +312,41 @@ def test_body_is_identical_on_every_attempt(merchant, receiver, endpoint_for, em
     tasks.deliveries_retry_due()
     assert receiver.requests[0].body == receiver.requests[1].body
     assert json.loads(receiver.requests[0].body)["data"]["nested"] == {"b": 1, "a": [1, 2]}
+
+
+def test_unreachable_first_address_falls_back_to_the_next(monkeypatch, merchant, receiver, endpoint_for, emit):
+    """A name with several addresses (say IPv6 and IPv4): one refusing connections is skipped."""
+    import socket
+
+    port = receiver.server.server_address[1]
+    real = socket.getaddrinfo
+
+    def fake_getaddrinfo(host, *args, **kwargs):
+        if host == "dual.example.com":
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),  # nothing listens there
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port)),
+            ]
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
+    endpoint_for(merchant, f"http://dual.example.com:{port}/hook")
+    event = emit(merchant)
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].headers["Host"] == f"dual.example.com:{port}"
+    assert EventDelivery.objects.get(event=event).status == "succeeded"
+
+
+def test_connection_refused_is_a_failed_attempt(merchant, endpoint_for, emit):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens
+    endpoint_for(merchant, f"http://127.0.0.1:{port}/hook")
+    event = emit(merchant)
+    delivery = EventDelivery.objects.get(event=event)
+    attempt = delivery.attempts.get()
+    assert delivery.status == "pending" and attempt.status_code is None
+    assert attempt.error.startswith("connection failed")
+    assert "Connection refused" in attempt.error
