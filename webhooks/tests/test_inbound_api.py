@@ -199,3 +199,17 @@ def test_simultaneous_duplicates_are_stored_and_processed_once():
     assert event.retry_count == 1
     assert "processor lookup failed" in event.error_message
     assert InboundEvent.objects.count() == 1
+
+
+def test_inbound_results_are_counted(db, client):
+    from prometheus_client import REGISTRY
+
+    def count(result):
+        return REGISTRY.get_sample_value("easypay_webhook_inbound_total", {"result": result}) or 0.0
+
+    before = {r: count(r) for r in ("accepted", "duplicate", "invalid_signature")}
+    body = notification()
+    post(client, body, sign(body))
+    post(client, body, sign(body))
+    post(client, body, "sha512=00")
+    assert {r: count(r) - before[r] for r in before} == {"accepted": 1, "duplicate": 1, "invalid_signature": 1}

@@ -350,3 +350,46 @@ def test_connection_refused_is_a_failed_attempt(merchant, endpoint_for, emit):
     assert delivery.status == "pending" and attempt.status_code is None
     assert attempt.error.startswith("connection failed")
     assert "Connection refused" in attempt.error
+
+
+def test_with_a_real_broker_retries_are_scheduled_with_a_countdown(
+    monkeypatch, settings, merchant, receiver, endpoint_for, emit
+):
+    """Worker mode: the retry is a countdown message (the broker, not our code, is replaced here);
+    a delay beyond the broker's visibility timeout is left to the every-minute sweep."""
+    from config.celery import app
+
+    settings.WEBHOOK_RETRY_SCHEDULE_SECONDS = [30, 7200]
+    endpoint_for(merchant, receiver.url)
+    receiver.default_status = 500
+    scheduled = []
+    monkeypatch.setattr(
+        tasks.delivery_attempt, "apply_async", lambda args, countdown: scheduled.append((args, countdown))
+    )
+    monkeypatch.setattr(tasks.delivery_attempt, "delay", lambda delivery_id: tasks.delivery_attempt.run(delivery_id))
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        event = emit(merchant)
+        delivery = EventDelivery.objects.get(event=event)
+        assert len(scheduled) == 1
+        assert scheduled[0][0] == [str(delivery.pk)] and 27 <= scheduled[0][1] <= 33
+
+        make_due(delivery)
+        tasks.delivery_attempt.run(str(delivery.pk))
+    finally:
+        app.conf.task_always_eager = eager
+    assert len(scheduled) == 1  # 2 h > visibility timeout: the sweep sends it
+    assert EventDelivery.objects.get(pk=delivery.pk).next_attempt_at > timezone.now() + timedelta(hours=1)
+
+
+def test_tasks_ack_late_so_a_killed_worker_redelivers():
+    assert tasks.delivery_attempt.acks_late is True
+    assert tasks.inbound_event_process.acks_late is True
+
+
+def test_metrics_endpoint_exposes_webhook_counters(client, merchant, receiver, endpoint_for, emit):
+    endpoint_for(merchant, receiver.url)
+    emit(merchant)
+    text = client.get("/metrics").content.decode()
+    assert 'easypay_webhook_deliveries_total{result="succeeded"}' in text
