@@ -102,6 +102,12 @@ def subscription_billing_run(*, today: date, batch_size: int = 500) -> BillingRe
                     report.aborted = True
                     logger.error("subscription billing aborted: processor circuit open", extra=report.as_dict())
                     return report
+                except BaseException:
+                    # Interrupted (time limit, shutdown): give back the claims not yet sent so the
+                    # next pass bills them at once; the one in flight is re-checked after its lease.
+                    _release_claims(claimed[index + 1 :], reason="interrupted", report=report)
+                    report.aborted = True
+                    raise
             logger.info("subscription billing progress", extra={"batch": batch_no, **report.as_dict()})
     finally:
         report.duration_seconds = round(time.monotonic() - report._started, 3)
@@ -189,7 +195,7 @@ def _release_claims(attempt_ids, *, reason: str, report: BillingReport) -> None:
         status=BillingAttempt.Status.FAILED, failure_reason=reason, completed_at=now
     )
     report.errors += n
-    BILLING_TOTAL.labels(result="processor_unavailable").inc(n)
+    BILLING_TOTAL.labels(result=reason).inc(n)
 
 
 # --- 2. charge ----------------------------------------------------------------------------------

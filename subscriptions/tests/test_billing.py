@@ -494,3 +494,37 @@ def test_no_card_number_is_stored_or_returned(api_client):
         "card_last_four": "0002",
         "card_brand": "amex",
     }
+
+
+@pytest.mark.django_db
+def test_an_interrupted_pass_gives_back_unsent_claims_and_a_rerun_bills_each_once(anet_sandbox, settings, monkeypatch):
+    import payments.services
+
+    subs = [SubscriptionFactory(start_date=D, next_billing_date=D) for _ in range(3)]
+    real = payments.services.payment_create
+    calls = []
+
+    def crash_on_second(**kwargs):
+        calls.append(kwargs["external_id"])
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the worker is killed while this charge is being made
+        return real(**kwargs)
+
+    monkeypatch.setattr(payments.services, "payment_create", crash_on_second)
+    with pytest.raises(KeyboardInterrupt):
+        subscription_billing_run(today=D)
+    monkeypatch.setattr(payments.services, "payment_create", real)
+    statuses = sorted(BillingAttempt.objects.values_list("status", "failure_reason"))
+    assert statuses == [("failed", "interrupted"), ("pending", ""), ("succeeded", "")]
+
+    # Re-run at once: the unsent claim is billed, the in-flight one is left to its lease.
+    report = subscription_billing_run(today=D)
+    assert (report.succeeded, report.skipped) == (1, 1)
+    # Later, the dead worker's lease is stale: re-checked, found unpaid, charged with the same external_id.
+    settings.SUBSCRIPTION_STALE_ATTEMPT_MINUTES = 0
+    report = subscription_billing_run(today=D)
+    assert report.recovered == 1 and report.succeeded == 1
+    assert Payment.objects.filter(status="captured").count() == 3
+    assert len(_transactions(anet_sandbox)) == 3
+    assert sorted(Payment.objects.values_list("subscription_id", flat=True)) == sorted(s.pk for s in subs)
+    assert subscription_billing_run(today=D).due == 0
