@@ -168,8 +168,10 @@ def test_callback_needs_no_api_key_but_the_other_routes_do(db, client):
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_simultaneous_duplicates_are_stored_and_processed_once():
-    """Eager Celery runs processing on commit: count the processing runs through the stored row."""
+def test_simultaneous_duplicates_are_stored_and_processed_once(anet_sandbox):
+    """Eager Celery runs processing on commit. The processor fails every lookup here, so each
+    processing run adds one to ``retry_count``: the stored row counts the runs."""
+    anet_sandbox.configure(fail_mode="http500")
     body = notification()
     signature = sign(body)
     barrier = threading.Barrier(6)
@@ -193,8 +195,7 @@ def test_simultaneous_duplicates_are_stored_and_processed_once():
     assert len({data["id"] for _, data in results}) == 1
     assert sum(1 for _, data in results if not data["duplicate"]) == 1
     event = InboundEvent.objects.get(signature_valid=True)
-    # Processed exactly once: no processor is listening here, so the single run asked it, failed, and
-    # scheduled one retry (two runs would have counted two).
+    # Processed exactly once: the single run asked the processor, failed, and scheduled one retry.
     assert event.status == "pending"
     assert event.retry_count == 1
     assert "processor lookup failed" in event.error_message
