@@ -58,13 +58,13 @@ def recorded(sandbox, reference):
 
 def test_reply_slower_than_the_read_timeout_is_unknown_and_the_charge_exists(anet_sandbox, settings):
     settings.AUTHORIZE_NET_READ_TIMEOUT = 0.3
-    anet_sandbox.configure(latency_ms=800)
+    anet_sandbox.configure(latency_ms=1500)
     reference = ref()
 
     started = time.monotonic()
     result = charge(reference=reference)
 
-    assert time.monotonic() - started < 0.75
+    assert time.monotonic() - started < 1.2
     assert result.outcome is Outcome.UNKNOWN
     assert result.error_code == "read_timeout"
     assert result.transaction_id is None
@@ -278,7 +278,7 @@ def test_declines_do_not_trip_the_circuit(anet_sandbox, settings):
 
 def test_circuit_settings_come_from_django_settings(anet_sandbox, settings):
     settings.AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD = 2
-    settings.AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = 0.2
+    settings.AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = 0.5
     anet_sandbox.configure(fail_mode="http500", fail_count=2)
 
     charge()
@@ -287,7 +287,7 @@ def test_circuit_settings_come_from_django_settings(anet_sandbox, settings):
     assert circuit_state() == "open"
     with pytest.raises(GatewayUnavailable):
         charge()
-    time.sleep(0.25)
+    time.sleep(0.55)
     assert circuit_state() == "half_open"
     assert charge().approved
     assert circuit_state() == "closed"
@@ -333,4 +333,5 @@ def test_the_sdks_own_request_dump_is_redacted(anet_sandbox, caplog, monkeypatch
     assert "Error retrieving http response" in caplog.text  # the SDK did dump the request
     assert "cardNumber" in caplog.text
     assert PAN not in caplog.text
-    assert "987" not in caplog.text
+    assert "987</cardCode>" not in caplog.text
+    assert "<cardCode>***</cardCode>" in caplog.text
