@@ -65,6 +65,9 @@ class Config:
     wrk_threads: int = field(default_factory=lambda: env_int("BENCH_WRK_THREADS", 2))
     scenarios: str = field(default_factory=lambda: os.environ.get("BENCH_SCENARIOS") or "all")
     profile: bool = field(default_factory=lambda: os.environ.get("BENCH_PROFILE", "0") in ("1", "true", "yes"))
+    profile_scenarios: str = field(
+        default_factory=lambda: os.environ.get("BENCH_PROFILE_SCENARIOS") or "get_by_id,list,post,post_slow"
+    )
     pg_admin_url: str = field(
         default_factory=lambda: os.environ.get("BENCH_PG_URL") or "postgres://postgres@127.0.0.1:5432/postgres"
     )
@@ -152,23 +155,32 @@ class Processes:
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
+    def stop(self, name: str) -> None:
+        proc = self.children.pop(name, None)
+        if proc is not None:
+            self._stop(name, proc)
+
     def stop_all(self) -> None:
         for name, proc in reversed(list(self.children.items())):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if proc.poll() is None:
-                log(f"{name} (pid {proc.pid}) ignored SIGTERM: SIGKILL")
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-            # The group may still hold children (gunicorn workers, celery pool) after its leader left.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            self._stop(name, proc)
         self.children.clear()
+
+    @staticmethod
+    def _stop(name: str, proc: subprocess.Popen) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            log(f"{name} (pid {proc.pid}) ignored SIGTERM: SIGKILL")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        # The group may still hold children (gunicorn workers, celery pool) after its leader left.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -438,6 +450,42 @@ class Stack:
         snap["machine"] = machine_cpu()
         return snap
 
+    def counters(self) -> dict:
+        """Server-side counters to divide by the request count: Redis commands (whole server: other
+        users of this Redis add noise) and this database's transactions and row writes."""
+        import redis
+
+        out: dict = {}
+        with contextlib.suppress(Exception):
+            stats = redis.Redis.from_url(self.cfg.redis_url).info("commandstats")
+            out["redis_commands"] = sum(v.get("calls", 0) for v in stats.values())
+        with self._admin() as conn:
+            row = conn.execute(
+                "SELECT xact_commit + xact_rollback, tup_inserted, tup_updated, tup_fetched "
+                "FROM pg_stat_database WHERE datname = %s",
+                (self.db_name,),
+            ).fetchone()
+        out.update(pg_transactions=row[0], pg_rows_inserted=row[1], pg_rows_updated=row[2], pg_rows_fetched=row[3])
+        return out
+
+    def celery_backlog(self) -> int | None:
+        import redis
+
+        try:
+            return int(redis.Redis.from_url(self.cfg.redis_url).llen("celery"))
+        except Exception:
+            return None
+
+    def wait_celery_drained(self, timeout: float) -> dict:
+        """Wait until the default queue is empty (tasks left by the POST scenarios) before the fan-out."""
+        started = time.monotonic()
+        first = self.celery_backlog()
+        backlog = first
+        while backlog and time.monotonic() - started < timeout:
+            time.sleep(1)
+            backlog = self.celery_backlog()
+        return {"backlog_before": first, "backlog_after": backlog, "seconds": round(time.monotonic() - started, 1)}
+
     def db_connections(self) -> int:
         with self._admin() as conn:
             return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.db_name,)).fetchone()[
@@ -615,17 +663,27 @@ def py_spy() -> str | None:
     return str(local) if local.exists() else shutil.which("py-spy")
 
 
-def start_profile(stack: Stack, scenario: Scenario, stamp: str, duration: int) -> tuple[subprocess.Popen, Path] | None:
+def start_profile(
+    stack: Stack, scenario: Scenario, stamp: str, duration: int
+) -> list[tuple[str, subprocess.Popen, Path]]:
+    """py-spy on the first worker with --gil (where the CPU goes: only the thread holding the GIL is
+    sampled) and, when there is a second worker, without it (wall time of every busy thread, I/O waits
+    included). Both workers serve the same traffic, so the two views describe the same requests."""
     exe = py_spy()
     workers = stack.worker_pids()
     if not exe or not workers:
         log("profiling requested but py-spy (or a worker) is missing: `.venv/bin/pip install py-spy`")
-        return None
-    out = RESULTS / f"{stamp}-{scenario.name}-worker{workers[0]}.txt"
-    argv = [exe, "record", "--pid", str(workers[0]), "--rate", "200", "--duration", str(duration)]
-    argv += ["--format", "raw", "--output", str(out), "--nonblocking"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # noqa: S603
-    return proc, out
+        return []
+    started = []
+    for kind, pid in zip(("gil", "wall"), workers, strict=False):
+        out = RESULTS / f"{stamp}-{scenario.name}-{kind}-worker{pid}.txt"
+        argv = [exe, "record", "--pid", str(pid), "--rate", "200", "--duration", str(duration)]
+        argv += ["--format", "raw", "--output", str(out), "--nonblocking"]
+        if kind == "gil":
+            argv.append("--gil")
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # noqa: S603
+        started.append((kind, proc, out))
+    return started
 
 
 def summarize_profile(path: Path, top: int = 25) -> dict:
@@ -692,11 +750,25 @@ def measure(stack: Stack, cfg: Config, scenario: Scenario, seed_info: Seed, stam
         stack.emulator_latency(scenario.latency_ms)
     if cfg.warmup:
         run_wrk(stack, cfg, scenario, seed_info, cfg.warmup, nonce + "-w")
-    profiler = start_profile(stack, scenario, stamp, max(1, cfg.duration - 2)) if cfg.profile else None
-    before = stack.cpu_snapshot()
+    profiler = (
+        start_profile(stack, scenario, stamp, max(1, cfg.duration - 2))
+        if cfg.profile and scenario.name in cfg.profile_scenarios.split(",")
+        else []
+    )
+    load_before = os.getloadavg()[0]
+    before, counters_before = stack.cpu_snapshot(), stack.counters()
     raw = run_wrk(stack, cfg, scenario, seed_info, cfg.duration, nonce)
     after = stack.cpu_snapshot()
+    time.sleep(0.6)  # pg_stat_database is flushed by backends at most every 500 ms
+    counters_after = stack.counters()
     row = summarize(raw)
+    row["load1_before"] = round(load_before, 2)
+    if row["requests"]:
+        row["per_request"] = {
+            k: round((counters_after[k] - counters_before[k]) / row["requests"], 2)
+            for k in counters_after
+            if k in counters_before
+        }
     busy = after["machine"][0] - before["machine"][0]
     total = after["machine"][1] - before["machine"][1]
     row["machine_cpu_percent"] = round(100 * busy / total, 1) if total else None
@@ -706,17 +778,17 @@ def measure(stack: Stack, cfg: Config, scenario: Scenario, seed_info: Seed, stam
         row["web_cpu_ms_per_request"] = round(1000 * cpu["gunicorn_workers"] / row["requests"], 2)
     row["db_connections"] = stack.db_connections()
     row["worker_memory"] = [memory_kb(p) for p in stack.worker_pids()]
-    if profiler:
-        proc, out = profiler
+    for kind, proc, out in profiler or []:
         try:
             _, err = proc.communicate(timeout=cfg.duration + 30)
         except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGINT)
             _, err = proc.communicate(timeout=10)
+        profile = row.setdefault("profile", {})
         if out.exists():
-            row["profile"] = {"file": str(out.relative_to(ROOT)), **summarize_profile(out)}
+            profile[kind] = {"file": str(out.relative_to(ROOT)), **summarize_profile(out)}
         else:
-            row["profile"] = {"error": (err or "")[-500:]}
+            profile[kind] = {"error": (err or "")[-500:]}
     if scenario.latency_ms:
         stack.emulator_latency(0)
     return row
@@ -724,6 +796,8 @@ def measure(stack: Stack, cfg: Config, scenario: Scenario, seed_info: Seed, stam
 
 def webhook_fanout(stack: Stack, cfg: Config, seed_info: Seed) -> dict:
     headers = {"X-API-Key": seed_info.api_key}
+    drained = stack.wait_celery_drained(180)
+    log(f"webhooks: Celery backlog from earlier scenarios: {drained}")
     status, data, _ = http_call(
         stack.web_port,
         "POST",
@@ -757,10 +831,16 @@ def webhook_fanout(stack: Stack, cfg: Config, seed_info: Seed) -> dict:
         with lock:
             statuses[str(code)] += 1
 
+    # The worker is stopped while the payments are created, so their events queue up; the restarted
+    # worker's drain rate (first to last delivery at the receiver) is its capacity, not the POST rate.
+    stack.procs.stop("celery")
     started = time.time()
     with ThreadPoolExecutor(max_workers=16) as pool:
         list(pool.map(create, range(cfg.webhook_payments)))
     generated = time.time()
+    queued = stack.celery_backlog()
+    stack.start_celery()
+    worker_started = time.time()
     with stack.db() as conn:
         expected = conn.execute(
             "SELECT count(*) FROM webhooks_event WHERE merchant_id = %s AND created_at >= %s",
@@ -792,9 +872,12 @@ def webhook_fanout(stack: Stack, cfg: Config, seed_info: Seed) -> dict:
         "signatures_bad": stats.get("signature_bad", 0),
         "delivery_window_seconds": round(window, 2) if window else None,
         "deliveries_per_second": round(stats["count"] / window, 1) if window else None,
-        "first_delivery_after_seconds": round(first - started, 2) if first else None,
-        "last_delivery_after_generation_seconds": round(last - generated, 2) if last else None,
+        "tasks_queued_while_worker_stopped": queued,
+        "first_delivery_after_worker_start_seconds": round(first - worker_started, 2) if first else None,
+        "drain_seconds_after_worker_start": round(last - worker_started, 2) if last else None,
         "complete": bool(expected) and stats.get("unique", 0) >= expected,
+        "celery_backlog_before": drained,
+        "celery_backlog_after": stack.celery_backlog(),
     }
 
 
@@ -859,9 +942,28 @@ def print_table(report: dict) -> None:
                 f"{wh.get('deliveries_per_second') or 0:>8.1f} events/s delivered; "
                 f"{wh['delivered']}/{wh['events_recorded']} events "
                 f"({wh['unique_events_delivered']} unique, {wh['signatures_bad']} bad signatures) from "
-                f"{wh['payments_requested']} payments; drained {wh['last_delivery_after_generation_seconds']}s "
-                "after the last POST"
+                f"{wh['payments_requested']} payments ({wh['generation_rps']}/s, worker stopped meanwhile); "
+                f"backlog drained {wh['drain_seconds_after_worker_start']}s after the worker started"
             )
+    print()
+    print(f"{'per request':<36} {'redis cmds':>10} {'pg xacts':>9} {'rows ins':>9} {'rows upd':>9} {'machine cpu':>11}")
+    for s in SCENARIOS:
+        row = report["scenarios"].get(s.name) or {}
+        per = row.get("per_request")
+        if per:
+            print(
+                f"{s.title:<36} {per.get('redis_commands', 0):>10.2f} {per['pg_transactions']:>9.2f} "
+                f"{per['pg_rows_inserted']:>9.2f} {per['pg_rows_updated']:>9.2f} {row['machine_cpu_percent']:>10.0f}%"
+            )
+    for s in SCENARIOS:
+        profile = (report["scenarios"].get(s.name) or {}).get("profile") or {}
+        for kind, data in profile.items():
+            if not data.get("samples"):
+                continue
+            label = "CPU (GIL holder)" if kind == "gil" else "wall (busy threads)"
+            print(f"\nprofile {s.name}, {label}, {data['samples']} samples, self time:")
+            for item in data["self"][:12]:
+                print(f"  {item['percent']:5.1f}%  {item['function']}")
     mem = report.get("memory", {})
     if mem.get("start") and mem.get("end"):
         pairs = ", ".join(
@@ -870,6 +972,8 @@ def print_table(report: dict) -> None:
             if a.get("rss_kb") and b.get("rss_kb")
         )
         print(f"gunicorn worker RSS start -> end: {pairs}")
+    load = report["machine"].get("load_at_start") or [0]
+    print(f"load average at start {load[0]:.2f}; per scenario in the JSON (load1_before)")
     print(f"JSON: {report.get('json_path')}")
 
 
@@ -925,6 +1029,14 @@ def main() -> int:
         "scenarios": {},
         "memory": {},
     }
+    quiet_wait = env_int("BENCH_QUIET_WAIT", 60)
+    waited = time.monotonic()
+    while os.getloadavg()[0] > 1.5 and time.monotonic() - waited < quiet_wait:
+        time.sleep(5)
+    report["machine"]["load_at_start"] = os.getloadavg()
+    report["machine"]["waited_for_quiet_seconds"] = round(time.monotonic() - waited, 1)
+    if os.getloadavg()[0] > 1.5:
+        log(f"the machine is busy (load {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs): figures will be low")
     stack = Stack(cfg, state_dir)
     report["stack"] = {
         "database": stack.db_name,
