@@ -127,6 +127,19 @@ def _principal_fields(request) -> tuple[str, str, Any]:
     return AuditLog.ActorType.ANONYMOUS, key_id, None
 
 
+def _summarize_list(data: Any) -> Any:
+    """A page of a list is recorded as which rows were returned, not the rows themselves (cheaper to
+    redact and store, and the rows have their own history)."""
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        items = data["data"]
+        return {
+            "count": len(items),
+            "ids": [item.get("id") for item in items[:100] if isinstance(item, dict)],
+            "pagination": data.get("pagination"),
+        }
+    return data
+
+
 def audit_api_request(*, request, response, body: Any, duration_ms: int) -> AuditLog:
     context = getattr(response, "renderer_context", None) or {}
     view = context.get("view")
@@ -158,6 +171,7 @@ def audit_api_request(*, request, response, body: Any, duration_ms: int) -> Audi
         except ValueError:
             data = None
 
+    data = _summarize_list(data)
     headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
     request_data = {"method": request.method, "path": request.path}
     if request.GET:

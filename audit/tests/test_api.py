@@ -139,3 +139,13 @@ def test_audit_read_scope_is_required(make_api_key, merchant):
     response = client.get("/api/v1/audit-logs")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
+
+
+@pytest.mark.django_db
+def test_a_list_response_is_recorded_as_the_ids_it_returned(api_client):
+    seeded = AuditLog.objects.create(service_name="t", action="x", merchant=api_client.merchant)
+    api_client.get("/api/v1/audit-logs", HTTP_X_REQUEST_ID="list-1")
+    row = AuditLog.objects.get(correlation_id="list-1")
+    assert row.response_data["count"] == 1
+    assert row.response_data["ids"] == [str(seeded.pk)]
+    assert row.response_data["pagination"]["has_more"] is False
