@@ -17,3 +17,22 @@ SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+
+# Talking to the real Authorize.Net with the emulator's well-known credentials is a misconfiguration.
+from .base import (  # noqa: E402
+    AUTHORIZE_NET_API_LOGIN_ID,
+    AUTHORIZE_NET_ENDPOINT,
+    AUTHORIZE_NET_SIGNATURE_KEY,
+    DEFAULT_ANET_LOGIN_ID,
+    DEFAULT_ANET_SIGNATURE_KEY,
+)
+
+_real_anet = AUTHORIZE_NET_ENDPOINT in ("sandbox", "production") or "authorize.net" in AUTHORIZE_NET_ENDPOINT
+_default_creds = AUTHORIZE_NET_API_LOGIN_ID == DEFAULT_ANET_LOGIN_ID or (
+    AUTHORIZE_NET_SIGNATURE_KEY == DEFAULT_ANET_SIGNATURE_KEY
+)
+if _real_anet and _default_creds:
+    raise ImproperlyConfigured(
+        "Set AUTHORIZE_NET_API_LOGIN_ID, AUTHORIZE_NET_TRANSACTION_KEY and AUTHORIZE_NET_SIGNATURE_KEY "
+        "to your Authorize.Net credentials: the defaults are the local emulator's."
+    )

@@ -82,3 +82,18 @@ def test_bad_boolean_env_is_a_clear_error():
     result = _run("config.settings.local", DEBUG="maybe")
     assert result.returncode != 0
     assert "DEBUG must be a boolean" in result.stderr
+
+
+def test_production_refuses_emulator_credentials_against_real_authorize_net():
+    result = _run("config.settings.production", SECRET_KEY="k" * 50, AUTHORIZE_NET_ENDPOINT="production")
+    assert result.returncode != 0
+    assert "AUTHORIZE_NET_API_LOGIN_ID" in result.stderr
+    ok = _run(
+        "config.settings.production",
+        SECRET_KEY="k" * 50,
+        AUTHORIZE_NET_ENDPOINT="production",
+        AUTHORIZE_NET_API_LOGIN_ID="real-login",
+        AUTHORIZE_NET_TRANSACTION_KEY="realkey123456789",
+        AUTHORIZE_NET_SIGNATURE_KEY="A" * 128,
+    )
+    assert ok.returncode == 0, ok.stderr

@@ -137,7 +137,7 @@ class AuthorizeNetConfig:
 
         return cls(
             api_login_id=getattr(settings, "AUTHORIZE_NET_API_LOGIN_ID", "easypay-sandbox"),
-            transaction_key=getattr(settings, "AUTHORIZE_NET_TRANSACTION_KEY", "easypay-sandbox-key"),
+            transaction_key=getattr(settings, "AUTHORIZE_NET_TRANSACTION_KEY", "easypaysandbox16"),
             endpoint=resolve_endpoint(
                 getattr(settings, "AUTHORIZE_NET_ENDPOINT", "http://127.0.0.1:8999/xml/v1/request.api")
             ),

@@ -35,7 +35,7 @@ _UNSET: object = object()
 FAIL_MODES = (None, "http500", "malformed", "drop", "timeout")
 # The same variables (and defaults) EasyPay's settings read, so one environment configures both.
 DEFAULT_API_LOGIN_ID = "easypay-sandbox"
-DEFAULT_TRANSACTION_KEY = "easypay-sandbox-key"
+DEFAULT_TRANSACTION_KEY = "easypaysandbox16"
 DEFAULT_SIGNATURE_KEY = (
     "EASYPAYSANDBOXSIGNATUREKEY"
     "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
