@@ -205,6 +205,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "RefundStatusEnum": "payments.models.Refund.Status",
+        "APIKeyStatusEnum": "accounts.models.APIKey.Status",
+        "SubscriptionStatusEnum": "subscriptions.models.Subscription.Status",
+        "DeliveryStatusEnum": "webhooks.models.EventDelivery.Status",
+        "InboundEventStatusEnum": "webhooks.models.InboundEvent.Status",
+    },
 }
 
 # --- Money ----------------------------------------------------------------------------------
