@@ -76,13 +76,17 @@ class AuditBuffer:
                 self._atexit_registered = True
 
     def _take_batch(self, first: AuditLog, batch_size: int, deadline: float) -> list[AuditLog]:
+        """Collect up to ``batch_size`` rows until ``deadline``; a shutdown ends the wait at once (the
+        rows held here are written by the caller, never dropped with the thread)."""
         batch = [first]
-        while len(batch) < batch_size:
+        while len(batch) < batch_size and not self._stop.is_set():
             remaining = deadline - time.monotonic()
-            try:
-                batch.append(self._queue.get(timeout=max(remaining, 0)) if remaining > 0 else self._queue.get_nowait())
-            except queue.Empty:
+            if remaining <= 0:
                 break
+            try:
+                batch.append(self._queue.get(timeout=min(remaining, 0.1)))
+            except queue.Empty:
+                continue
         return batch
 
     def _run(self) -> None:

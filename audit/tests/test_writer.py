@@ -62,3 +62,20 @@ def test_inside_a_transaction_rows_are_written_synchronously(settings):
     writer.record(_row(7))
     assert AuditLog.objects.filter(action="t.7").exists()
     assert writer.buffer.pending() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_shutdown_writes_the_batch_the_thread_is_still_collecting(settings):
+    settings.AUDIT_SYNC_WRITES = False
+    settings.AUDIT_FLUSH_INTERVAL_SECONDS = 60  # the thread would hold these rows for a minute
+    settings.AUDIT_BATCH_SIZE = 10000
+    buffer = writer.AuditBuffer()
+    for n in range(3):
+        buffer.put(_row(n))
+    time.sleep(0.3)  # the writer thread has taken them into its batch
+    assert buffer.pending() == 0
+    assert AuditLog.objects.count() == 0
+    started = time.monotonic()
+    buffer.shutdown()
+    assert time.monotonic() - started < 5
+    assert AuditLog.objects.filter(correlation_id="buffered").count() == 3
