@@ -77,12 +77,36 @@ def idempotency_begin(
                 details={"idempotency_key": [key]},
             )
         if existing.status == IdempotencyRecord.Status.IN_PROGRESS:
+            if existing.created_at <= now - stale_after() and _take_over(existing, now):
+                # The first request died mid-flight (worker killed, deploy): this retry runs the
+                # action again. Money cannot move twice: a create adopts the payment already stored
+                # under this key, and captures/refunds/voids are guarded by the payment's state.
+                existing.claimed_since = existing.expires_at - ttl()
+                existing.created_at = now
+                return existing, False
             raise IdempotencyConflict(
                 "A request with this Idempotency-Key is still in progress; retry after it completes.",
                 details={"idempotency_key": [key]},
             )
         return existing, True
     raise IdempotencyConflict("This Idempotency-Key is being used concurrently; retry shortly.")
+
+
+def stale_after() -> timedelta:
+    """How long an ``in_progress`` claim may stand before a retry can take it over: longer than
+    any request can run (processor connect + read timeouts, with a wide margin)."""
+    default = 2 * (settings.AUTHORIZE_NET_CONNECT_TIMEOUT + settings.AUTHORIZE_NET_READ_TIMEOUT) + 30
+    return timedelta(seconds=float(getattr(settings, "IDEMPOTENCY_STALE_SECONDS", None) or default))
+
+
+def _take_over(record: IdempotencyRecord, now) -> bool:
+    """Claim a stale record for this request; a conditional update so only one retry wins."""
+    return (
+        IdempotencyRecord.objects.filter(
+            pk=record.pk, status=IdempotencyRecord.Status.IN_PROGRESS, created_at=record.created_at
+        ).update(created_at=now)
+        == 1
+    )
 
 
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, resource_id: str = "") -> None:
@@ -159,6 +183,9 @@ def idempotent(view_method):
         )
         if replay:
             return replay_response(record)
+        # Set when this request took over a claim whose first request died: the action must look
+        # for what that request already did (see PaymentViewSet.create).
+        request.idempotency_claimed_since = getattr(record, "claimed_since", None)
         try:
             try:
                 response = view_method(self, request, *args, **kwargs)

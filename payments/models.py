@@ -101,6 +101,7 @@ class Payment(TimeStampedModel):
             models.Index(fields=["customer_id"], name="payment_customer_idx"),
             models.Index(fields=["processor_transaction_id"], name="payment_processor_txn_idx"),
             models.Index(fields=["reference"], name="payment_reference_idx"),
+            models.Index(fields=["merchant", "idempotency_key"], name="payment_idem_key_idx"),
         ]
 
     def __str__(self) -> str:

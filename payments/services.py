@@ -236,6 +236,26 @@ def _check_source(*, is_test: bool, card_token, customer_profile_id, payment_pro
 # --- create -------------------------------------------------------------------------------------
 
 
+def payment_for_retried_key(*, merchant, idempotency_key: str, since) -> Payment | None:
+    """The payment that an earlier request holding this Idempotency-Key created, brought up to date.
+
+    Asked when a retry takes over a claim whose first request died mid-flight (worker killed,
+    deploy): charging again would charge twice, so the earlier payment is reconciled and answered.
+    ``since`` is when that claim was first made, so a key reused after it expired is a new request.
+    """
+    earlier = (
+        Payment.objects.filter(merchant=merchant, idempotency_key=idempotency_key, created_at__gte=since)
+        .order_by("-created_at")
+        .first()
+    )
+    if earlier is not None and earlier.status == S.PENDING:
+        try:
+            earlier = payment_reconcile(payment=earlier)
+        except GatewayError:
+            logger.warning("could not reconcile payment %s on an idempotent retry", earlier.pk)
+    return earlier
+
+
 def payment_create(
     *,
     merchant,

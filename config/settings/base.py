@@ -219,6 +219,9 @@ SPECTACULAR_SETTINGS = {
 SUPPORTED_CURRENCIES = env_list("SUPPORTED_CURRENCIES", ["USD", "CAD", "EUR", "GBP", "AUD", "NZD", "JPY"])
 PAYMENT_MAX_AMOUNT = env_str("PAYMENT_MAX_AMOUNT", "999999.99")
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# After this long an in-progress key (its request died) may be taken over by a retry; 0 = derived
+# from the processor timeouts.
+IDEMPOTENCY_STALE_SECONDS = env_int("IDEMPOTENCY_STALE_SECONDS", 0)
 # Payments: reconcile a pending payment (lost processor reply) after this many seconds; fail it when
 # the processor still has no record of it after the grace period. GET /payments/{id} cache TTL.
 PAYMENTS_RECONCILE_AFTER_SECONDS = env_int("PAYMENTS_RECONCILE_AFTER_SECONDS", 60)

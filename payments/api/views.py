@@ -208,6 +208,15 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = PaymentCreateSerializer(data=request.data, context={"mode_is_test": principal.is_test})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        claimed_since = getattr(request, "idempotency_claimed_since", None)
+        if claimed_since is not None:
+            earlier = services.payment_for_retried_key(
+                merchant=principal.merchant,
+                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+                since=claimed_since,
+            )
+            if earlier is not None:
+                return _created_response(earlier)
         payment = services.payment_create(
             merchant=principal.merchant,
             is_test=principal.is_test,

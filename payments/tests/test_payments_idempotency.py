@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -158,3 +159,60 @@ def test_idempotency_purge_removes_expired_records(api_client, sandbox):
 
     assert idempotency_purge.delay().get() == 1
     assert list(IdempotencyRecord.objects.values_list("key", flat=True)) == ["b"]
+
+
+def _stale_claim(merchant, key, path="/api/v1/payments", seconds=600, **overrides):
+    """An in_progress record as a request that died mid-flight leaves it."""
+    fingerprint = request_fingerprint(method="POST", path=path, body=body(**overrides))
+    record, replay = idempotency_begin(merchant_id=merchant.pk, key=key, fingerprint=fingerprint, path=path)
+    assert replay is False
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+    return record
+
+
+def test_fresh_in_progress_claim_is_409_and_charges_nothing(api_client, sandbox):
+    _stale_claim(api_client.merchant, "busy", seconds=1)
+    response = create(api_client, key="busy")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_conflict"
+    assert Payment.objects.count() == 0 and charges(sandbox) == []
+
+
+def test_stale_claim_without_a_payment_is_taken_over_by_the_retry(api_client, sandbox):
+    _stale_claim(api_client.merchant, "died-early")
+    response = create(api_client, key="died-early")
+    assert response.status_code == 201, response.content
+    assert Payment.objects.get().idempotency_key == "died-early"
+    assert len(charges(sandbox)) == 1
+    replay = create(api_client, key="died-early")
+    assert replay["Idempotent-Replayed"] == "true"
+    assert len(charges(sandbox)) == 1
+
+
+def test_stale_claim_after_the_charge_adopts_the_payment_and_charges_once(api_client, sandbox, settings):
+    """The first request charged at the processor, then its worker died before answering."""
+    from payments import services
+
+    settings.AUTHORIZE_NET_READ_TIMEOUT = 0.3
+    sandbox.configure(latency_ms=900)
+    record = _stale_claim(api_client.merchant, "died-late", seconds=0)
+    first = services.payment_create(
+        merchant=api_client.merchant,
+        is_test=True,
+        amount=Decimal("25.99"),
+        currency="USD",
+        card_token="tok_visa_4242",
+        customer_id="cust_1",
+        idempotency_key="died-late",
+    )
+    assert first.status == "pending"  # the reply was lost: the charge exists only at the processor
+    sandbox.configure(latency_ms=0)
+    IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(seconds=600))
+
+    response = create(api_client, key="died-late")
+
+    assert response.status_code == 201, response.content
+    data = response.json()["data"]
+    assert data["id"] == str(first.pk) and data["status"] == "captured"
+    assert Payment.objects.count() == 1
+    assert len(charges(sandbox)) == 1
