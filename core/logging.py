@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from .context import current_request_id
 
 # 13-19 digit runs (optionally spaced/dashed) look like card numbers; cardCode elements hold CVVs.
-_PAN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+_PAN = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
 _CARD_CODE = re.compile(r"(<(?:cardCode|cvv|card_code)>)[^<]*(</)", re.IGNORECASE)
 _SECRETS = re.compile(
     r"(?i)(\"?(?:key_secret|password|secret|transactionKey|access_token|refresh_token|x-api-key|authorization)\"?"

@@ -103,3 +103,10 @@ def test_unhandled_error_log_masks_card_numbers(anon_client):
     line = JSONFormatter().format(record)
     assert "4111111111111111" not in line and ">123<" not in line
     assert "[REDACTED_PAN]" in line
+
+
+def test_redaction_leaves_durations_alone():
+    from core.logging import redact_text
+
+    assert redact_text("succeeded in 0.11384993199999371s") == "succeeded in 0.11384993199999371s"
+    assert "4242" not in redact_text("card 4242 4242 4242 4242 declined").replace("[REDACTED_PAN]", "")
