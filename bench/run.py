@@ -794,6 +794,26 @@ def measure(stack: Stack, cfg: Config, scenario: Scenario, seed_info: Seed, stam
     return row
 
 
+def cprofile_requests(stack: Stack, seed_info: Seed, stamp: str) -> dict:
+    """Single-thread cProfile of GET/list/POST through the full Django stack (bench/cprofile_requests.py)."""
+    log("profiling: single-thread cProfile of GET by id (cache hit and miss), list and POST")
+    argv = [stack.python, "-m", "bench.cprofile_requests", "--api-key", seed_info.api_key]
+    argv += ["--ids-file", seed_info.ids_file, "--out-dir", str(RESULTS), "--stamp", stamp]
+    result = subprocess.run(  # noqa: S603
+        argv,
+        cwd=ROOT,
+        env={**stack.env, "LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    lines = [ln for ln in result.stdout.splitlines() if ln.startswith("{")]
+    if result.returncode != 0 or not lines:
+        return {"error": result.stderr[-2000:]}
+    return json.loads(lines[-1])
+
+
 def webhook_fanout(stack: Stack, cfg: Config, seed_info: Seed) -> dict:
     headers = {"X-API-Key": seed_info.api_key}
     drained = stack.wait_celery_drained(180)
@@ -964,6 +984,15 @@ def print_table(report: dict) -> None:
             print(f"\nprofile {s.name}, {label}, {data['samples']} samples, self time:")
             for item in data["self"][:12]:
                 print(f"  {item['percent']:5.1f}%  {item['function']}")
+    for name, data in (report.get("cprofile") or {}).items():
+        if not isinstance(data, dict) or "cpu_ms_per_request" not in data:
+            continue
+        print(
+            f"\ncProfile {name} (1 thread, no contention): {data['cpu_ms_per_request']} ms CPU, "
+            f"{data['wall_ms_per_request']} ms wall per request; EasyPay functions, cumulative share of wall:"
+        )
+        for item in data.get("top_project", data["top_cumulative"])[:15]:
+            print(f"  {item['cum_percent']:5.1f}%  {item['calls_per_request']:>6}/req  {item['function']}")
     mem = report.get("memory", {})
     if mem.get("start") and mem.get("end"):
         pairs = ", ".join(
@@ -1070,6 +1099,8 @@ def main() -> int:
             row = measure(stack, cfg, scenario, seed_info, stamp)
             report["scenarios"][scenario.name] = row
             log(f"{scenario.name}: {row['rps']} req/s p95 {row['p95_ms']} ms errors {row['errors']}")
+        if cfg.profile and not any(reasons.get(n) for n in ("get", "post")):
+            report["cprofile"] = cprofile_requests(stack, seed_info, stamp)
         if "webhooks" in chosen:
             if reasons.get("post"):
                 report["scenarios"]["webhooks"] = {"skipped": reasons["post"]}
