@@ -149,3 +149,31 @@ def test_a_list_response_is_recorded_as_the_ids_it_returned(api_client):
     assert row.response_data["count"] == 1
     assert row.response_data["ids"] == [str(seeded.pk)]
     assert row.response_data["pagination"]["has_more"] is False
+
+
+@pytest.mark.django_db
+def test_token_exchange_and_jwt_calls_are_audited_without_credentials(api_client, anon_client):
+    created = api_client.api_key
+    response = anon_client.post(
+        "/api/v1/auth/tokens",
+        {"key_id": created.api_key.key_id, "key_secret": created.secret},
+        format="json",
+        HTTP_X_REQUEST_ID="tok-1",
+    )
+    assert response.status_code in (200, 201), response.content
+    tokens = response.json()["data"]
+    exchange = AuditLog.objects.get(correlation_id="tok-1")
+    stored = json.dumps([exchange.request_data, exchange.response_data])
+    for secret in (created.secret, tokens["access_token"], tokens["refresh_token"]):
+        assert secret not in stored
+    assert exchange.request_data["body"]["key_id"] == created.api_key.key_id
+    assert exchange.request_data["body"]["key_secret"] == "[REDACTED]"
+
+    anon_client.get(
+        "/api/v1/audit-logs", HTTP_AUTHORIZATION=f"Bearer {tokens['access_token']}", HTTP_X_REQUEST_ID="jwt-1"
+    )
+    row = AuditLog.objects.get(correlation_id="jwt-1")
+    assert row.actor_type == "jwt"
+    assert row.merchant_id == api_client.merchant.pk
+    assert row.status_code == 200
+    assert tokens["access_token"] not in json.dumps(row.request_data)
