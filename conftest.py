@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from accounts.services import api_key_create
 from accounts.tests.factories import MerchantFactory
 
+
 def _has_module(name: str) -> bool:
     try:
         return importlib.util.find_spec(name) is not None
