@@ -177,3 +177,36 @@ def test_token_exchange_and_jwt_calls_are_audited_without_credentials(api_client
     assert row.merchant_id == api_client.merchant.pk
     assert row.status_code == 200
     assert tokens["access_token"] not in json.dumps(row.request_data)
+
+
+@pytest.mark.django_db
+def test_payment_create_and_refund_rows(api_client, anet_sandbox):
+    body = {
+        "amount": "25.99",
+        "currency": "USD",
+        "customer_id": "cust_1",
+        "customer_email": "buyer@example.com",
+        "card_token": "tok_visa_4242",
+    }
+    created = api_client.post("/api/v1/payments", body, format="json", HTTP_X_REQUEST_ID="pay-1")
+    assert created.status_code == 201, created.content
+    payment_id = created.json()["data"]["id"]
+    row = AuditLog.objects.get(correlation_id="pay-1")
+    assert (row.action, row.resource_type, row.resource_id, row.status_code) == (
+        "payments.create",
+        "payment",
+        payment_id,
+        201,
+    )
+    assert row.request_data["body"]["card_token"] == "[REDACTED]"
+    assert row.request_data["body"]["amount"] == "25.99"
+    assert row.response_data["status"] == "captured"
+    stored = json.dumps([row.request_data, row.response_data])
+    assert "tok_visa_4242" not in stored
+    assert "buyer@example.com" not in stored
+
+    api_client.post(f"/api/v1/payments/{payment_id}/refund", {"amount": "5.00"}, format="json", HTTP_X_REQUEST_ID="r-1")
+    refund_row = AuditLog.objects.get(correlation_id="r-1")
+    assert (refund_row.action, refund_row.resource_id, refund_row.status_code) == ("payments.refund", payment_id, 200)
+    listed = api_client.get("/api/v1/audit-logs", {"resource_type": "payment", "resource_id": payment_id}).json()
+    assert [r["action"] for r in listed["data"]] == ["payments.refund", "payments.create"]
