@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     if connection.vendor != "postgresql":
         print("warning: not PostgreSQL; passes run serially and the figure means little", file=sys.stderr)
     today = date.today()
+    already_due = Subscription.objects.filter(status__in=("active", "past_due"), next_billing_date__lte=today).count()
+    if already_due:
+        print(f"note: {already_due} subscriptions were already due; the pass bills them too", file=sys.stderr)
     merchant = Merchant.objects.create(name=f"bench-{uuid.uuid4().hex[:12]}", email="bench@example.com")
     method = {"type": "test_token", "token": "tok_visa", "card_last_four": "1111", "card_brand": "visa"}
 
@@ -104,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
             t.join()
     elapsed = time.monotonic() - started
 
+    processed = sum(r.succeeded + r.failed + r.errors for r in reports)
     subs = Subscription.objects.filter(merchant=merchant)
     payments = Payment.objects.filter(merchant=merchant)
     result = {
@@ -114,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         "endpoint": settings.AUTHORIZE_NET_ENDPOINT,
         "create_seconds": round(created_s, 2),
         "billing_seconds": round(elapsed, 2),
-        "subscriptions_per_second": round(args.count / elapsed, 1) if elapsed else None,
+        "already_due_before": already_due,
+        "charged": processed,
+        "subscriptions_per_second": round(processed / elapsed, 1) if elapsed else None,
         "reports": [r.as_dict() for r in reports],
         "errors": errors,
         "payments_captured": payments.filter(status="captured").count(),
@@ -129,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(
-            f"{args.count} subscriptions billed in {elapsed:.1f}s with {args.workers} worker(s): "
+            f"{processed} subscriptions charged in {elapsed:.1f}s with {args.workers} worker(s): "
             f"{result['subscriptions_per_second']} subscriptions/s; captured {result['payments_captured']}, "
             f"payments {result['payments_total']}, max per subscription {result['payments_per_subscription_max']}, "
             f"still due {result['still_due']}, errors {errors or 'none'}"
