@@ -18,6 +18,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 migrate: venv
 	$(PY) manage.py migrate --noinput
+	$(PY) manage.py setup_staff_groups
 
 run: venv migrate
 	$(PY) manage.py seed_demo
@@ -27,6 +28,10 @@ test: venv
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
+
+e2e: venv
+	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
+	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider
 
 lint: venv
 	$(VENV)/bin/ruff check .

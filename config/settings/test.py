@@ -10,3 +10,5 @@ WEBHOOK_ALLOW_PRIVATE_URLS = True
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING["root"]["level"] = "WARNING"
+# Audit rows are written in the request's own flow, so tests see them at once (no background writer).
+AUDIT_SYNC_WRITES = True

@@ -1,0 +1,24 @@
+"""gunicorn defaults for EasyPay (`gunicorn config.wsgi:application` picks this file up).
+
+gthread workers: a payment request spends most of its time waiting on the processor, so threads
+keep a worker busy while one request waits. Override with GUNICORN_WORKERS / GUNICORN_THREADS.
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+worker_class = "gthread"
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
+accesslog = os.environ.get("GUNICORN_ACCESSLOG")  # e.g. "-" for stdout
+
+
+def worker_exit(server, worker):
+    """Flush audit rows still buffered in this worker (imported late: Django is loaded by then)."""
+    from audit.writer import gunicorn_worker_exit
+
+    gunicorn_worker_exit(server, worker)
