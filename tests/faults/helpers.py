@@ -62,3 +62,51 @@ def looks_like_leak(reply) -> bool:
     """A traceback or an HTML error page in the body."""
     text = reply.raw.decode(errors="replace")
     return "Traceback" in text or "<html" in text.lower() or 'File "' in text
+
+
+class Load:
+    """Background client threads: each loops POST /payments (a fresh Idempotency-Key), GET of a known
+    payment and a list, recording (start, end, kind, reply) until ``stop()``."""
+
+    def __init__(self, stack, *, threads: int = 4, payment_id: str | None = None, pause: float = 0.05) -> None:
+        self.stack = stack
+        self.payment_id = payment_id
+        self.pause = pause
+        self.records: list[tuple[float, float, str, object]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(threads)]
+
+    def start(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _run(self, index: int) -> None:
+        import time
+
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            started = time.monotonic()
+            if self.payment_id and n % 3 == 1:
+                kind = "get"
+                reply = self.stack.api("GET", f"/api/v1/payments/{self.payment_id}", timeout=20)
+            elif n % 3 == 2:
+                kind = "list"
+                reply = self.stack.api("GET", "/api/v1/payments?limit=5", timeout=20)
+            else:
+                kind = "post"
+                reply = self.stack.api(
+                    "POST", "/api/v1/payments", payment_body(unique_amount()), idempotency_key=new_key(), timeout=20
+                )
+            with self._lock:
+                self.records.append((started, time.monotonic(), kind, reply))
+            self._stop.wait(self.pause)
+
+    def stop(self) -> list[tuple[float, float, str, object]]:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        with self._lock:
+            return list(self.records)

@@ -239,8 +239,9 @@ class Processes:
 class PrivatePostgres:
     """A throwaway PostgreSQL cluster in a temp dir on a free port (run as ``postgres`` when root)."""
 
-    def __init__(self, base: Path) -> None:
-        self.dir = base / "pg"
+    def __init__(self) -> None:
+        # Its own directory (not under the 0700 state dir) so the postgres user can reach it.
+        self.dir = Path(tempfile.mkdtemp(prefix="easypay_faults_pg_"))
         self.data = self.dir / "data"
         self.port = free_port()
         self.user = "postgres" if os.geteuid() == 0 else None
@@ -256,7 +257,6 @@ class PrivatePostgres:
         )
 
     def init(self) -> None:
-        self.dir.mkdir(parents=True)
         if self.user:
             entry = pwd.getpwnam(self.user)
             os.chown(self.dir, entry.pw_uid, entry.pw_gid)
@@ -452,7 +452,7 @@ class Stack:
             signal.signal(signal.SIGTERM, on_term)
         try:
             if self.opts.private_postgres:
-                self.pg = PrivatePostgres(self.state_dir)
+                self.pg = PrivatePostgres()
                 self.pg.init()
                 self.pg.start()
             if self.opts.private_redis:
