@@ -198,6 +198,10 @@ def idempotent(view_method):
             idempotency_complete(
                 record=record, status=response.status_code, body=response.data, resource_id=_resource_id(response.data)
             )
+        elif response.status_code == 500:
+            # An unexpected error may come after money moved: keep the claim, so a retry is 409 until
+            # it goes stale and is then answered from what this request already did (never re-run blind).
+            pass
         else:
             idempotency_abandon(record=record)
         return response

@@ -20,6 +20,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.exceptions import AuthenticationFailed, InvalidState, ValidationFailed
+from core.tasks import enqueue_on_commit
 
 from . import signing, transport, urlguard
 from .metrics import WEBHOOK_DELIVERIES, WEBHOOK_INBOUND
@@ -118,13 +119,12 @@ def event_record(*, merchant_id, event_type: str, data: dict[str, Any]) -> Event
 
 
 def _enqueue_deliveries_on_commit(delivery_ids: list) -> None:
-    def enqueue() -> None:
-        from .tasks import delivery_attempt
+    from .tasks import delivery_attempt
 
-        for delivery_id in delivery_ids:
-            delivery_attempt.delay(str(delivery_id))
-
-    transaction.on_commit(enqueue)
+    # A broker outage must not fail the request that recorded the event (its money already moved):
+    # the delivery rows are committed and `deliveries_retry_due` sends any that were not enqueued.
+    for delivery_id in delivery_ids:
+        enqueue_on_commit(delivery_attempt, str(delivery_id))
 
 
 def event_body(event: Event) -> bytes:
@@ -542,12 +542,9 @@ def inbound_receive(
 
 
 def _enqueue_inbound_on_commit(event_id) -> None:
-    def enqueue() -> None:
-        from .tasks import inbound_event_process
+    from .tasks import inbound_event_process
 
-        inbound_event_process.delay(str(event_id))
-
-    transaction.on_commit(enqueue)
+    enqueue_on_commit(inbound_event_process, str(event_id))
 
 
 def inbound_sample_build(

@@ -216,3 +216,29 @@ def test_stale_claim_after_the_charge_adopts_the_payment_and_charges_once(api_cl
     assert data["id"] == str(first.pk) and data["status"] == "captured"
     assert Payment.objects.count() == 1
     assert len(charges(sandbox)) == 1
+
+
+def test_an_unexpected_error_keeps_the_claim_so_a_retry_cannot_charge_again(api_client, sandbox, monkeypatch):
+    """A 500 after the charge (say, a bug after commit) must not free the key for a blind re-run."""
+    from payments.api import views
+
+    real_response = views._created_response
+
+    def explode(payment):
+        raise RuntimeError("failure after the money moved")
+
+    monkeypatch.setattr(views, "_created_response", explode)
+    first = create(api_client, key="boom")
+    assert first.status_code == 500
+    assert Payment.objects.get().status == "captured" and len(charges(sandbox)) == 1
+
+    monkeypatch.setattr(views, "_created_response", real_response)
+    retry = create(api_client, key="boom")
+    assert retry.status_code == 409  # still claimed: never a second charge
+    assert len(charges(sandbox)) == 1
+
+    IdempotencyRecord.objects.update(created_at=timezone.now() - timedelta(hours=1))  # the claim goes stale
+    late = create(api_client, key="boom")
+    assert late.status_code == 201
+    assert late.json()["data"]["id"] == str(Payment.objects.get().pk)
+    assert Payment.objects.count() == 1 and len(charges(sandbox)) == 1
