@@ -623,12 +623,18 @@ def run_wrk(stack: Stack, cfg: Config, scenario: Scenario, seed_info: Seed, dura
         str(LUA / scenario.script),
         f"http://127.0.0.1:{stack.web_port}",
     ]
-    result = subprocess.run(  # noqa: S603
-        argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=duration + 60, check=False
+    proc = subprocess.Popen(  # noqa: S603
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    line = next((ln for ln in result.stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
-    if result.returncode != 0 or line is None:
-        raise RuntimeError(f"wrk failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+    try:
+        stdout, stderr = proc.communicate(timeout=duration + 60)
+    except BaseException:  # a signal or a hang: never leave wrk loading the server
+        proc.kill()
+        proc.wait(5)
+        raise
+    line = next((ln for ln in stdout.splitlines() if ln.startswith("BENCH_JSON ")), None)
+    if proc.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}):\n{stdout[-2000:]}\n{stderr[-2000:]}")
     return json.loads(line.removeprefix("BENCH_JSON "))
 
 
@@ -1044,6 +1050,10 @@ def main() -> int:
         raise SystemExit("wrk is not installed (bench/run.sh installs it: apt-get install -y wrk)")
 
     def on_signal(signum, _frame):
+        # Once: a second Ctrl-C (or the wrapper forwarding the same one) must not cut the cleanup short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        log(f"signal {signum}: stopping and cleaning up")
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, on_signal)

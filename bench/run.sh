@@ -57,7 +57,11 @@ PYEOF
   exit "$rc"
 }
 trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
-"$PY" bench/run.py --state-dir "$STATE_DIR" "$@"
+# run.py in the background so a signal to this shell is handled at once (bash defers traps until a
+# foreground child ends): it is forwarded, run.py cleans up, then the EXIT trap sweeps what is left.
+"$PY" bench/run.py --state-dir "$STATE_DIR" "$@" &
+child=$!
+trap 'kill -INT "$child" 2>/dev/null; wait "$child"; exit 130' INT
+trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM
+wait "$child"
