@@ -29,7 +29,13 @@ class InstantField(forms.Field):
             moment = None
         if moment is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        # Normalised to UTC: the database never sees an offset it cannot store (e.g. +23:59).
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
 
 
 class InstantFilter(django_filters.Filter):

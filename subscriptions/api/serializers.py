@@ -35,6 +35,8 @@ class _Amount(AmountField):
 
 class SubscriptionSerializer(serializers.ModelSerializer):
     amount = _Amount()
+    # "" when none was given, so not documented as format "email".
+    customer_email = serializers.CharField(read_only=True)
     payment_method = PaymentMethodSerializer(read_only=True)
 
     class Meta:
