@@ -33,6 +33,9 @@ e2e: venv
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider
 
+bench: venv
+	bash bench/run.sh
+
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
