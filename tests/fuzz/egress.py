@@ -33,11 +33,14 @@ class EgressGuard:
     refused_lookups: list[str] = field(default_factory=list)
     refused_connections: list[tuple] = field(default_factory=list)
     connections: list[tuple] = field(default_factory=list)
+    hosts: dict[str, str] = field(default_factory=dict)  # a fake DNS: name -> address, for SSRF tests
 
     def getaddrinfo(self, host, port, family=0, type=0, proto=0, flags=0):
         name = host.decode() if isinstance(host, bytes) else host
         if name is None or name == "localhost":
             return _real_getaddrinfo(host, port, family, type, proto, flags)
+        if name in self.hosts:
+            return _real_getaddrinfo(self.hosts[name], port, family, type, proto, flags | socket.AI_NUMERICHOST)
         try:
             # Numeric forms only (dotted, decimal, hex, octal, IPv6): resolved locally, never via DNS.
             return _real_getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
