@@ -490,7 +490,21 @@ class Stack:
 
         return psycopg.connect(url, autocommit=True, connect_timeout=timeout)
 
+    def reap_stale_databases(self) -> None:
+        """Drop ``easypay_faults_*`` databases left by runs that died hard (their pid, last in the name,
+        is gone). Only on the shared server, only our prefix."""
+        with self._connect(self.pg_admin_url) as conn:
+            names = [r[0] for r in conn.execute("SELECT datname FROM pg_database")]
+            for name in (n for n in names if n.startswith("easypay_faults_")):
+                owner = name.rsplit("_", 1)[-1]
+                if not owner.isdigit() or int(owner) == os.getpid() or Path(f"/proc/{owner}").exists():
+                    continue
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                log(f"dropped stale database {name}")
+
     def create_database(self) -> None:
+        if self.pg is None:
+            self.reap_stale_databases()
         (self.state_dir / "dbname").write_text(self.db_name)
         with self._connect(self.pg_admin_url) as conn:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')

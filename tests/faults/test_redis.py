@@ -102,14 +102,12 @@ def test_errors_during_the_outage_are_json_never_tracebacks(outage):
             assert is_error_envelope(reply), f"{name}: {reply.raw[:300]!r}"
 
 
-@pytest.mark.xfail(strict=True, reason="tests/faults/FINDINGS.md #1")
 def test_a_payment_made_while_the_broker_is_down_answers_201(outage):
-    # The card IS charged and the payment stored as captured; the answer must say so.
+    # The card IS charged and the payment stored as captured; the answer must say so (FINDINGS.md #1, fixed).
     assert outage["payments_for_key"][0] == ("captured",)
     assert outage["post"].status == 201, outage["post"].body
 
 
-@pytest.mark.xfail(strict=True, reason="tests/faults/FINDINGS.md #1")
 def test_a_retry_with_the_same_idempotency_key_never_charges_twice(outage):
     assert outage["charges_for_key"] == 1
     assert len(outage["payments_for_key"]) == 1
