@@ -53,16 +53,15 @@ def idempotency_begin(
     for _ in range(3):
         now = timezone.now()
         try:
-            with transaction.atomic():
-                record = IdempotencyRecord.objects.create(
-                    merchant_id=merchant_id,
-                    key=key,
-                    fingerprint=fingerprint,
-                    request_method=method[:10],
-                    request_path=path[:255],
-                    status=IdempotencyRecord.Status.IN_PROGRESS,
-                    expires_at=now + ttl(),
-                )
+            record = _claim(
+                merchant_id=merchant_id,
+                key=key,
+                fingerprint=fingerprint,
+                request_method=method[:10],
+                request_path=path[:255],
+                status=IdempotencyRecord.Status.IN_PROGRESS,
+                expires_at=now + ttl(),
+            )
             return record, False
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
@@ -90,6 +89,16 @@ def idempotency_begin(
             )
         return existing, True
     raise IdempotencyConflict("This Idempotency-Key is being used concurrently; retry shortly.")
+
+
+def _claim(**fields: Any) -> IdempotencyRecord:
+    """Insert the claim, committed on return. Outside a transaction (a request) the INSERT commits by
+    itself (one round trip instead of BEGIN/INSERT/COMMIT) and a duplicate key leaves nothing to roll
+    back; inside one (tests, a caller's atomic block) a savepoint keeps the caller's transaction usable."""
+    if transaction.get_connection().in_atomic_block:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(**fields)
+    return IdempotencyRecord.objects.create(**fields)
 
 
 def stale_after() -> timedelta:

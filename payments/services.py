@@ -128,8 +128,10 @@ def _after_commit(payment: Payment, statuses: list[str] | None = None) -> None:
     transaction.on_commit(run)
 
 
-def _log(payment: Payment, kind: str, *, request=None, response=None, from_status="", to_status="") -> None:
-    PaymentEvent.objects.create(
+def _log_entry(
+    payment: Payment, kind: str, *, request=None, response=None, from_status="", to_status=""
+) -> PaymentEvent:
+    return PaymentEvent(
         payment=payment,
         kind=kind,
         request_data=request or {},
@@ -137,6 +139,22 @@ def _log(payment: Payment, kind: str, *, request=None, response=None, from_statu
         from_status=from_status,
         to_status=to_status,
     )
+
+
+def _log(payment: Payment, kind: str, *, request=None, response=None, from_status="", to_status="") -> None:
+    _log_entry(payment, kind, request=request, response=response, from_status=from_status, to_status=to_status).save()
+
+
+def _no_refunds_yet(payment: Payment) -> None:
+    """Tell the serializer that ``payment`` (locked while pending) has no refunds, sparing the query.
+
+    Only for a payment locked in status pending: a refund row is only ever created under the same
+    lock for a captured payment, and no payment returns to pending.
+    """
+    empty = Refund.objects.none()
+    empty._result_cache = []
+    empty._prefetch_done = True
+    payment._prefetched_objects_cache = {"refunds": empty}
 
 
 def _result_data(result: GatewayResult) -> dict[str, Any]:
@@ -171,16 +189,29 @@ def _details_data(details: TransactionDetails | None) -> dict[str, Any]:
     }
 
 
-def _transition(payment: Payment, to_status: str, *, kind: str, statuses: list[str]) -> None:
-    """Move ``payment`` (locked, in a transaction) to ``to_status``: save, log, emit the event."""
+def _transition(
+    payment: Payment, to_status: str, *, kind: str, statuses: list[str], log: list[PaymentEvent] | None = None
+) -> dict[str, Any] | None:
+    """Move ``payment`` (locked, in a transaction) to ``to_status``: save, log, emit the event.
+
+    With ``log``, the log entry is appended there for the caller to insert with its others in one
+    statement. Returns the payment as its event carries it (as the API shows it), if it has one.
+    """
     from_status = payment.status
     payment.status = to_status
     payment.save()
-    _log(payment, kind, from_status=from_status, to_status=to_status)
-    event_type = EVENT_FOR_STATUS.get(to_status)
-    if event_type:
-        event_record(merchant_id=payment.merchant_id, event_type=event_type, data=_serialize(payment))
+    entry = _log_entry(payment, kind, from_status=from_status, to_status=to_status)
+    if log is None:
+        entry.save()
+    else:
+        log.append(entry)
     statuses.append(to_status)
+    event_type = EVENT_FOR_STATUS.get(to_status)
+    if not event_type:
+        return None
+    data = _serialize(payment)
+    event_record(merchant_id=payment.merchant_id, event_type=event_type, data=data)
+    return data
 
 
 def _emit(payment: Payment, event_type: str) -> None:
@@ -258,7 +289,8 @@ def payment_for_retried_key(*, merchant, idempotency_key: str, since) -> Payment
 
 def payment_create(
     *,
-    merchant,
+    merchant=None,
+    merchant_id=None,
     is_test: bool,
     amount: Decimal,
     currency: str,
@@ -281,7 +313,15 @@ def payment_create(
     held, or pending when the outcome is unknown and reconciliation will settle it). Raises
     ``ValidationFailed`` before storing anything for a bad source or amount, and
     ``ServiceUnavailable`` (payment kept as failed) when the processor circuit is open.
+
+    Give the ``merchant`` or just its ``merchant_id`` (the API passes the id it authenticated, so no
+    merchant row is read). Three transactions: the intent (payment and its charge.request log) before
+    the processor call, the outcome after it (payment, logs, event). The returned payment carries
+    ``api_data``, the payment as the API shows it (the same dict its event holds), when its outcome
+    emitted an event, so the caller need not serialize it again.
     """
+    if (merchant is None) == (merchant_id is None):
+        raise TypeError("give exactly one of merchant and merchant_id")
     amount = _check_money(amount, currency)
     _check_source(
         is_test=is_test,
@@ -291,7 +331,7 @@ def payment_create(
     )
     card = TEST_TOKENS.get(card_token) if is_test and card_token else None
     fields: dict[str, Any] = {
-        "merchant": merchant,
+        "merchant_id": merchant.pk if merchant is not None else merchant_id,
         "amount": amount,
         "currency": currency,
         "status": S.PENDING,
@@ -367,30 +407,38 @@ def _charge_failed_locally(payment: Payment, message: str) -> Payment:
 
 
 def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
+    """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
     statuses: list[str] = []
+    data: dict[str, Any] | None = None
     with transaction.atomic():
         p = _lock(payment.pk)
-        _log(p, "charge.response", response=_result_data(result))
+        log = [_log_entry(p, "charge.response", response=_result_data(result))]
         if p.status != S.PENDING:  # reconciliation got there first; its answer stands
+            PaymentEvent.objects.bulk_create(log)
             return p
+        _no_refunds_yet(p)
         _apply_processor_fields(p, result)
+        transition = {"kind": "status_change", "statuses": statuses, "log": log}
         if result.outcome is Outcome.APPROVED:
             p.authorized_amount = amount
             if capture:
                 p.captured_amount = amount
-            _transition(p, S.CAPTURED if capture else S.AUTHORIZED, kind="status_change", statuses=statuses)
+            data = _transition(p, S.CAPTURED if capture else S.AUTHORIZED, **transition)
         elif result.outcome is Outcome.DECLINED:
-            _transition(p, S.DECLINED, kind="status_change", statuses=statuses)
+            data = _transition(p, S.DECLINED, **transition)
         elif result.outcome is Outcome.HELD:
             p.authorized_amount = amount
-            _transition(p, S.HELD, kind="status_change", statuses=statuses)
+            data = _transition(p, S.HELD, **transition)
         elif result.outcome is Outcome.ERROR:
-            _transition(p, S.FAILED, kind="status_change", statuses=statuses)
+            data = _transition(p, S.FAILED, **transition)
         else:  # UNKNOWN: stays pending; reconcile_pending asks the processor by reference
             if not p.processor_response_message:
                 p.processor_response_message = "No reply from the processor; the outcome will be reconciled."
             p.save()
+        PaymentEvent.objects.bulk_create(log)
         _after_commit(p, statuses)
+    if data is not None:
+        p.api_data = data
     return p
 
 

@@ -102,7 +102,8 @@ ERRORS = {
 
 def _created_response(payment: Payment) -> Response:
     """201 for an approval (captured or authorized) and for a charge held for review (status held)."""
-    data = payment_data(payment)
+    # payment_create hands back the dict it serialized for the outcome's event: the same state.
+    data = getattr(payment, "api_data", None) or payment_data(payment)
     if payment.status == PaymentStatus.DECLINED:
         raise CardDeclined(
             f"The card was declined: {payment.processor_response_message or 'no reason given'}",
@@ -218,7 +219,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             if earlier is not None:
                 return _created_response(earlier)
         payment = services.payment_create(
-            merchant=principal.merchant,
+            merchant_id=principal.merchant_id,
             is_test=principal.is_test,
             amount=data["amount"],
             currency=data["currency"],
