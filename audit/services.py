@@ -140,6 +140,25 @@ def _summarize_list(data: Any) -> Any:
     return data
 
 
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_READ_KEPT_FIELDS = ("id", "status")
+
+
+def _summarize_read(data: Any) -> Any:
+    """What a read returned, by identity only: a page as its ids, an object as its id and status.
+
+    A read changes nothing, and the object has its own history (its events, the writes' audit rows),
+    so storing (and redacting) the whole body on every GET buys nothing. Error bodies are kept: they
+    are small and say why the read was refused.
+    """
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        return _summarize_list(data)
+    if not isinstance(data, dict) or "error" in data:
+        return data
+    kept = {name: data[name] for name in _READ_KEPT_FIELDS if name in data}
+    return kept or {"fields": sorted(str(name) for name in data)[:50]}
+
+
 def audit_api_request(*, request, response, body: Any, duration_ms: int) -> AuditLog:
     context = getattr(response, "renderer_context", None) or {}
     view = context.get("view")
@@ -171,7 +190,7 @@ def audit_api_request(*, request, response, body: Any, duration_ms: int) -> Audi
         except ValueError:
             data = None
 
-    data = _summarize_list(data)
+    data = _summarize_read(data) if request.method in _READ_METHODS else _summarize_list(data)
     headers = {name: request.headers[name] for name in _KEPT_HEADERS if name in request.headers}
     request_data = {"method": request.method, "path": request.path}
     if request.GET:

@@ -210,3 +210,27 @@ def test_payment_create_and_refund_rows(api_client, anet_sandbox):
     assert (refund_row.action, refund_row.resource_id, refund_row.status_code) == ("payments.refund", payment_id, 200)
     listed = api_client.get("/api/v1/audit-logs", {"resource_type": "payment", "resource_id": payment_id}).json()
     assert [r["action"] for r in listed["data"]] == ["payments.refund", "payments.create"]
+
+
+@pytest.mark.django_db
+def test_a_read_is_recorded_as_the_id_and_status_it_returned_a_write_in_full(api_client, anet_sandbox):
+    body = {"amount": "12.50", "currency": "USD", "customer_email": "reader@example.com", "card_token": "tok_visa"}
+    created = api_client.post("/api/v1/payments", body, format="json", HTTP_X_REQUEST_ID="w-1")
+    assert created.status_code == 201, created.content
+    payment_id = created.json()["data"]["id"]
+    write = AuditLog.objects.get(correlation_id="w-1")
+    # A write keeps the whole (redacted) object it answered.
+    assert write.response_data["amount"] == "12.50"
+    assert write.response_data["customer_email"] != "reader@example.com"
+    assert write.response_data["customer_email"].startswith("[PII:")
+
+    for request_id in ("r-1", "r-2"):  # cache miss, then cache hit: recorded alike
+        assert api_client.get(f"/api/v1/payments/{payment_id}", HTTP_X_REQUEST_ID=request_id).status_code == 200
+        read = AuditLog.objects.get(correlation_id=request_id)
+        assert (read.action, read.resource_id, read.status_code) == ("payments.retrieve", payment_id, 200)
+        assert read.response_data == {"id": payment_id, "status": "captured"}
+
+    api_client.get("/api/v1/payments/not-a-uuid", HTTP_X_REQUEST_ID="r-404")
+    refused = AuditLog.objects.get(correlation_id="r-404")
+    assert refused.status_code == 404
+    assert refused.response_data["error"]["code"] == "not_found"
