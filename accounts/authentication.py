@@ -36,9 +36,11 @@ def admit(request, principal: MerchantPrincipal, *, ip_allow=(), ip_deny=()) -> 
     """IP rules, then rate limits, then usage: the checks every authenticated request passes."""
     check_ip_rules(client_ip(request), allow=ip_allow, deny=ip_deny)
     bucket = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
-    ratelimit.enforce(request, bucket=bucket, limits=principal.limits)
+    # A key's use is counted by the rate-limit script in the same Redis round trip when it can be.
+    decision = ratelimit.enforce(request, bucket=bucket, limits=principal.limits, count_use=bool(principal.api_key_id))
     if principal.api_key_id:
-        api_key_usage_record(api_key_id=str(principal.api_key_id))
+        uses = decision.uses_to_flush if decision is not None else None
+        api_key_usage_record(api_key_id=str(principal.api_key_id), uses_to_flush=uses)
 
 
 class APIKeyAuthentication(BaseAuthentication):

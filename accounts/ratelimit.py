@@ -56,6 +56,39 @@ table.insert(counts, 1, blocked)
 return counts
 """
 
+# The same check, and when the request is allowed it also counts one use of the API key (its usage
+# statistics) in the same round trip: KEYS[n+1] is the key's use counter, KEYS[n+2] its flush marker.
+# The first use after the marker expired takes the counted uses out of the counter and returns them
+# for the caller to add to the database row (at most once per ARGV[2n+1] seconds per key).
+# ARGV[2n+2]: the counter's TTL. Returns {blocked, count_1, ..., count_n, uses_to_flush}.
+_HIT_AND_COUNT_USE_LUA = """
+local n = #KEYS - 2
+local counts = {}
+local blocked = 0
+for i = 1, n do
+  local c = tonumber(redis.call('GET', KEYS[i]) or '0')
+  counts[i] = c
+  if c >= tonumber(ARGV[i]) then blocked = 1 end
+end
+local flush = 0
+if blocked == 0 then
+  for i = 1, n do
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then redis.call('EXPIRE', KEYS[i], tonumber(ARGV[n + i])) end
+  end
+  if redis.call('INCR', KEYS[n + 1]) == 1 then redis.call('EXPIRE', KEYS[n + 1], tonumber(ARGV[2 * n + 2])) end
+  if redis.call('SET', KEYS[n + 2], '1', 'NX', 'EX', tonumber(ARGV[2 * n + 1])) then
+    flush = tonumber(redis.call('GET', KEYS[n + 1]) or '0')
+    if flush > 0 then redis.call('DECRBY', KEYS[n + 1], flush) end
+  end
+end
+table.insert(counts, 1, blocked)
+table.insert(counts, flush)
+return counts
+"""
+USE_FLUSH_SECONDS = 60
+USE_COUNTER_TTL_SECONDS = 86400
+
 # Gives back one unit of each counter that still exists (never creates a key without a TTL).
 _REFUND_LUA = """
 for i = 1, #KEYS do
@@ -88,6 +121,9 @@ class Decision:
     windows: tuple[WindowState, ...]
     keys: tuple[str, ...]
     backend: str  # "redis" or "cache"
+    # With count_use: the key's uses to add to its row now (0: not this request's turn); None when the
+    # use was not counted here (no Redis), so the caller counts it itself.
+    uses_to_flush: int | None = None
 
     @property
     def tightest(self) -> WindowState:
@@ -160,13 +196,27 @@ def _layout(bucket: str, limits: dict[str, int], now: float) -> list[tuple[str, 
     return out
 
 
-def _hit_redis(client: redis.Redis, layout, now: float) -> tuple[bool, list[int], list[str]]:
+def use_keys(bucket: str) -> tuple[str, str]:
+    """(use counter, flush marker) of a credential in the rate-limit Redis (same cluster slot as its windows)."""
+    return f"easypay:rl:{{{bucket}}}:uses", f"easypay:rl:{{{bucket}}}:uses:flush"
+
+
+def _hit_redis(
+    client: redis.Redis, layout, now: float, *, use_bucket: str | None = None
+) -> tuple[bool, list[int], list[str], int | None]:
     keys = [f"easypay:{key}" for _, _, _, key, _ in layout]
     ttls = [seconds + 1 for _, seconds, _, _, _ in layout]
     limits = [limit for _, _, limit, _, _ in layout]
-    result = client.register_script(_HIT_LUA)(keys=keys, args=[*limits, *ttls])
-    blocked, counts = bool(int(result[0])), [int(c) for c in result[1:]]
-    return not blocked, counts, keys
+    if use_bucket is None:
+        result = client.register_script(_HIT_LUA)(keys=keys, args=[*limits, *ttls])
+        blocked, counts = bool(int(result[0])), [int(c) for c in result[1:]]
+        return not blocked, counts, keys, None
+    result = client.register_script(_HIT_AND_COUNT_USE_LUA)(
+        keys=[*keys, *use_keys(use_bucket)],
+        args=[*limits, *ttls, USE_FLUSH_SECONDS, USE_COUNTER_TTL_SECONDS],
+    )
+    blocked, counts = bool(int(result[0])), [int(c) for c in result[1:-1]]
+    return not blocked, counts, keys, int(result[-1])
 
 
 def _hit_cache(layout) -> tuple[bool, list[int], list[str]]:
@@ -193,9 +243,12 @@ def _hit_cache(layout) -> tuple[bool, list[int], list[str]]:
     return allowed, counts, keys
 
 
-def hit(bucket: str, limits: dict[str, int], *, limiter: str = "credential") -> Decision | None:
+def hit(
+    bucket: str, limits: dict[str, int], *, limiter: str = "credential", count_use: bool = False
+) -> Decision | None:
     """Count one request against ``bucket``'s windows. ``None`` when there is nothing to enforce or the
-    store is down (fail open)."""
+    store is down (fail open). ``count_use``: also count a use of the credential in the same Redis
+    round trip (see ``Decision.uses_to_flush``)."""
     now = time.time()
     layout = _layout(bucket, limits, now)
     if not layout:
@@ -206,7 +259,9 @@ def hit(bucket: str, limits: dict[str, int], *, limiter: str = "credential") -> 
             _fail_open(limiter, None)
             return None
         try:
-            allowed, counts, keys = _hit_redis(_client(url), layout, now)
+            allowed, counts, keys, uses = _hit_redis(
+                _client(url), layout, now, use_bucket=bucket if count_use else None
+            )
         except redis.RedisError as exc:
             _RedisState.down_until = time.monotonic() + float(getattr(settings, "RATE_LIMIT_BREAKER_SECONDS", 5))
             _fail_open(limiter, exc)
@@ -214,12 +269,13 @@ def hit(bucket: str, limits: dict[str, int], *, limiter: str = "credential") -> 
         backend = "redis"
     else:
         allowed, counts, keys = _hit_cache(layout)
+        uses = None
         backend = "cache"
     windows = tuple(
         WindowState(name=name, seconds=seconds, limit=limit, count=count, reset=reset)
         for (name, seconds, limit, _, reset), count in zip(layout, counts, strict=True)
     )
-    return Decision(allowed=allowed, windows=windows, keys=tuple(keys), backend=backend)
+    return Decision(allowed=allowed, windows=windows, keys=tuple(keys), backend=backend, uses_to_flush=uses)
 
 
 def refund(decision: Decision | None) -> None:
@@ -249,11 +305,13 @@ def reset_state() -> None:
         _RedisState.last_warning = 0.0
 
 
-def enforce(request, *, bucket: str, limits: dict[str, int], limiter: str = "credential") -> Decision | None:
+def enforce(
+    request, *, bucket: str, limits: dict[str, int], limiter: str = "credential", count_use: bool = False
+) -> Decision | None:
     """Count the request; remember the headers for the response; raise 429 over the limit."""
     if not getattr(settings, "RATE_LIMIT_ENABLED", True):
         return None
-    decision = hit(bucket, limits, limiter=limiter)
+    decision = hit(bucket, limits, limiter=limiter, count_use=count_use)
     if decision is None:
         return None
     headers = decision.headers()

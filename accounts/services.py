@@ -169,12 +169,19 @@ def api_keys_expire(*, now: datetime | None = None) -> int:
     return count
 
 
-def api_key_usage_record(*, api_key_id: str) -> None:
-    """Count a use in the cache; write ``usage_count``/``last_used_at`` at most once a minute per key.
+def api_key_usage_record(*, api_key_id: str, uses_to_flush: int | None = None) -> None:
+    """Count a use; write ``usage_count``/``last_used_at`` at most once a minute per key.
 
-    The first use after the minute marker expired (``cache.add`` succeeds for one request only)
-    moves the cached count into the row with one ``UPDATE ... SET usage_count = usage_count + n``.
+    ``uses_to_flush`` given: the rate-limit script already counted this use in Redis, in the same
+    round trip as the limits (``ratelimit.enforce(count_use=True)``), and says how many uses to add to
+    the row now (0 within the minute). Otherwise (no Redis for the limits) the use is counted in the
+    cache, and the first use after the minute marker expired (``cache.add`` succeeds for one request
+    only) moves the cached count into the row. Either way: one ``UPDATE ... usage_count + n``.
     """
+    if uses_to_flush is not None:
+        if uses_to_flush > 0:
+            _usage_flush(api_key_id, uses_to_flush)
+        return
     counter = f"apikey:usage:{api_key_id}"
     try:
         try:
@@ -188,8 +195,17 @@ def api_key_usage_record(*, api_key_id: str) -> None:
         if pending <= 0:
             return
         cache.decr(counter, pending)
-        APIKey.objects.filter(pk=api_key_id).update(usage_count=F("usage_count") + pending, last_used_at=timezone.now())
-    except (ValueError, DatabaseError) as exc:
+    except ValueError as exc:
+        # Usage statistics never fail a request.
+        logger.warning("api key usage not recorded", extra={"api_key_id": api_key_id, "error": type(exc).__name__})
+        return
+    _usage_flush(api_key_id, pending)
+
+
+def _usage_flush(api_key_id: str, uses: int) -> None:
+    try:
+        APIKey.objects.filter(pk=api_key_id).update(usage_count=F("usage_count") + uses, last_used_at=timezone.now())
+    except DatabaseError as exc:
         # Usage statistics never fail a request.
         logger.warning("api key usage not recorded", extra={"api_key_id": api_key_id, "error": type(exc).__name__})
 

@@ -95,3 +95,25 @@ def test_creating_a_payment_costs_a_fixed_set_of_statements(api_client, anet_san
     event = Event.objects.get(type="payment.captured", data__id=str(payment.pk))
     assert response.json()["data"] == event.data
     assert api_client.get(f"/api/v1/payments/{payment.pk}").json()["data"] == event.data
+
+
+@pytest.mark.redis
+def test_reading_a_cached_payment_costs_three_redis_round_trips(api_client, anet_sandbox, monkeypatch):
+    """Key snapshot, rate limits together with the key's use counter (one script), the payment."""
+    import redis.connection
+
+    payment_id = create(api_client, amount="3.00").json()["data"]["id"]
+    assert api_client.get(f"/api/v1/payments/{payment_id}").status_code == 200  # cached now
+
+    sent = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    response = api_client.get(f"/api/v1/payments/{payment_id}")
+    assert response.status_code == 200
+    assert response["X-RateLimit-Remaining"]  # the limits were checked
+    assert len(sent) <= 3, sent
