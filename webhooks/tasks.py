@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import os
+
 from celery import shared_task
+from django.conf import settings
 
 from . import services
 
 
-@shared_task(name="webhooks.tasks.delivery_attempt", acks_late=True, ignore_result=True)
+def delivery_queue() -> str | None:
+    """The queue outbound deliveries go to: ``WEBHOOKS_DELIVERY_QUEUE`` (setting or environment), or
+    None for Celery's default queue.
+
+    Deliveries wait on merchants' servers (up to WEBHOOK_TIMEOUT_SECONDS), so in production they
+    belong on their own queue served by a threads-pool worker, where a slow endpoint never holds up
+    reconciliation or billing:
+    ``WEBHOOKS_DELIVERY_QUEUE=webhooks celery -A config worker -Q webhooks --pool threads --concurrency 32``
+    next to the default worker. Opt-in: with it unset every worker keeps serving deliveries.
+    """
+    return getattr(settings, "WEBHOOKS_DELIVERY_QUEUE", None) or os.environ.get("WEBHOOKS_DELIVERY_QUEUE") or None
+
+
+@shared_task(name="webhooks.tasks.delivery_attempt", acks_late=True, ignore_result=True, queue=delivery_queue())
 def delivery_attempt(delivery_id: str) -> None:
     """One attempt of an outbound delivery (claimed atomically; a finished delivery is never re-sent)."""
     services.delivery_attempt_run(delivery_id=delivery_id)
