@@ -7,7 +7,7 @@ PORT ?= 8000
 EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format venv migrate e2e bench fuzz faults soak clean
+.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
 
 venv: $(VENV)/.installed
 
@@ -35,6 +35,20 @@ e2e: venv
 
 bench: venv
 	bash bench/run.sh
+
+fuzz: venv
+	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
+	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(PY) tests/fuzz/run_fuzz.py $(PYTEST_ARGS)
+
+fuzz-stateful: venv
+	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
+	FUZZ_STATEFUL=1 $(PY) -m pytest tests/fuzz/test_schema_fuzz.py -k stateful -p no:cacheprovider -q
+
+faults: venv
+	env -u REDIS_URL -u DATABASE_URL EASYPAY_FAULTS=1 $(PY) -m pytest tests/faults -p no:cacheprovider -ra $(PYTEST_ARGS)
+
+soak: venv
+	$(PY) tests/soak/soak.py
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -68,5 +68,7 @@ class AuditMiddleware:
             return None
         try:
             return json.loads(raw)
+        except RecursionError:
+            return {"_unparsed": f"<{len(raw)} bytes of JSON nested too deeply>"}
         except (ValueError, UnicodeDecodeError):
             return {"_unparsed": f"<{len(raw)} bytes of invalid JSON>"}

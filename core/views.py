@@ -7,6 +7,7 @@ import platform
 import django
 from django.conf import settings
 from django.http import HttpRequest
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -91,6 +92,7 @@ class VersionView(_PublicView):
         return Response({"version": settings.VERSION, "api_version": settings.API_VERSION})
 
 
+@csrf_exempt  # a JSON 404 for every method: no session-CSRF HTML page on unrouted API paths
 def api_not_found(request: HttpRequest, exception=None, *args, **kwargs):
     from .middleware import json_error_response
 

@@ -48,7 +48,7 @@ KEY_LOOKUP = OpenApiParameter(
     destroy=extend_schema(
         summary="Revoke an API key at once (answers 200 with the revoked key)",
         parameters=[KEY_LOOKUP],
-        responses=s.APIKeySerializer,
+        responses={200: s.APIKeySerializer},
     ),
 )
 class APIKeyViewSet(

@@ -370,6 +370,8 @@ DEFAULT_ENV = {
     "PAYMENTS_RECONCILE_AFTER_SECONDS": "2",
     "PAYMENTS_RECONCILE_GRACE_SECONDS": "60",
     "PAYMENT_CACHE_SECONDS": "5",
+    # A claim left by a killed request is taken over by a retry after this long (> the 2+5 s timeouts).
+    "IDEMPOTENCY_STALE_SECONDS": "12",
     "WEBHOOK_TIMEOUT_SECONDS": "3",
     "WEBHOOK_RETRY_SCHEDULE_SECONDS": "2,4,8",
     "FAULTS_SWEEP_SECONDS": "5",

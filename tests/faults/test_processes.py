@@ -233,10 +233,9 @@ def test_gunicorn_worker_killed_mid_request_the_merchant_is_charged_once(gunicor
     assert all(r.status in (409, 200, 201) for r in gunicorn_kill["retries"])
 
 
-@pytest.mark.xfail(strict=True, reason="tests/faults/FINDINGS.md #2")
 def test_gunicorn_worker_killed_mid_request_a_retry_with_the_same_key_gets_the_payment(gunicorn_kill):
     # The contract: the same key and body return the first response (or, here, the payment it made).
-    # What happens: 409 idempotency_conflict "still in progress" for IDEMPOTENCY_KEY_TTL_HOURS (24 h).
+    # A retry is 409 while the dead request's claim is fresh, then takes it over (FINDINGS #2, fixed).
     statuses = [(r.status, r.error_code) for r in gunicorn_kill["retries"]]
     assert gunicorn_kill["retries"][-1].status in (200, 201), statuses
 

@@ -32,7 +32,12 @@ def main(argv: list[str]) -> int:
         f"{'on' if env['FUZZ_COVERAGE'] == '1' else 'off'}, report {report}",
         flush=True,
     )
-    rc = subprocess.call(command, cwd=ROOT, env=env)
+    # The stateful chains run in a process of their own first (see test_stateful_payment_and_subscription_chains).
+    stateful = [sys.executable, "-m", "pytest", "tests/fuzz/test_schema_fuzz.py", "-k", "stateful"]
+    rc = subprocess.call(
+        [*stateful, "-p", "no:cacheprovider", "-q", *argv], cwd=ROOT, env={**env, "FUZZ_STATEFUL": "1"}
+    )
+    rc = subprocess.call(command, cwd=ROOT, env=env) or rc
     if report.exists():
         data = json.loads(report.read_text())
         print(

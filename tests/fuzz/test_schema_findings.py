@@ -30,11 +30,6 @@ def _documented_200(path: str, method: str) -> dict:
     return _resolve(schema["$ref"]) if "$ref" in schema else schema
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS.md #1: single-object responses are documented as the bare object, not the "
-    '{"data", "request_id", "timestamp"} envelope the API sends',
-)
 @pytest.mark.parametrize(
     ("path", "method"),
     [
@@ -77,9 +72,6 @@ def test_payment_without_customer_email_conforms_to_the_documented_schema(api_cl
     SCHEMA["/api/v1/payments/{id}"]["GET"].validate_response(response)  # raises on "" as "email"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="FINDINGS.md #8: DELETE /auth/api-keys/{id} answers 200 with the key; the schema says 204"
-)
 def test_api_key_revocation_status_is_documented(fuzz_env, make_api_key, merchant):
     target = make_api_key(merchant=merchant, name="to revoke").api_key
     operation = SCHEMA["/api/v1/auth/api-keys/{id}"]["DELETE"]

@@ -157,11 +157,6 @@ def _nested(depth: int) -> str:
     return '{"a":' * depth + "1" + "}" * depth
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS.md #6: JSON nested deeper than the interpreter's recursion limit is a 500 (RecursionError "
-    "in DRF's JSONParser and the audit middleware), not a 400",
-)
 @pytest.mark.parametrize("depth", [10_000, 2_000, 900])
 def test_deeply_nested_metadata_is_400_not_500(owner, anet_sandbox, depth):
     owner.raise_request_exception = False  # as in production: an exception becomes the 500 handler's answer
@@ -185,9 +180,6 @@ def test_moderately_nested_metadata_is_accepted_or_refused_cleanly(owner, anet_s
         ("/api/v1/payments", lambda nul: {**PAYMENT, "metadata": {f"k{nul}": "v"}}),
         ("/api/v1/subscriptions", lambda nul: {**SUBSCRIPTION, "metadata": {"note": f"a{nul}b"}}),
     ],
-)
-@pytest.mark.xfail(
-    strict=True, reason="FINDINGS.md #2: a NUL character in JSON metadata is a 500 (PostgreSQL refuses it in jsonb)"
 )
 def test_nul_character_in_metadata_is_400(owner, anet_sandbox, path, make_body):
     owner.raise_request_exception = False
@@ -314,10 +306,6 @@ def test_sane_request_id_is_kept(owner):
 # --- unrouted paths -------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS.md #3: an unsafe method on an unrouted /api/ path answers Django's HTML CSRF 403 page",
-)
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
 @pytest.mark.parametrize(
     "path", ["/api/v1/nope", "/api/v1/webhooks/not-a-uuid", "/api/v1/events/%F0%9F%92%A5/redeliver"]
