@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -118,9 +120,28 @@ class PaymentSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+_local = threading.local()
+
+
+def _payment_serializer() -> PaymentSerializer:
+    """One PaymentSerializer per thread, reused: building its fields costs ~0.8 ms, representing a
+    payment with it ~0.05 ms. Per thread, never shared: fields keep per-call state (AmountField
+    remembers the currency of the object it is rendering)."""
+    serializer = getattr(_local, "payment_serializer", None)
+    if serializer is None:
+        serializer = _local.payment_serializer = PaymentSerializer()
+    return serializer
+
+
 def payment_data(payment: Payment) -> dict[str, Any]:
     """The payment exactly as the API returns it, as plain JSON-ready data (webhook events use it)."""
-    return json.loads(json.dumps(PaymentSerializer(payment).data))
+    return json.loads(json.dumps(_payment_serializer().to_representation(payment)))
+
+
+def payments_data(payments: Iterable[Payment]) -> list[dict[str, Any]]:
+    """A page of payments as ``PaymentSerializer(payments, many=True).data`` gives them."""
+    serializer = _payment_serializer()
+    return [serializer.to_representation(payment) for payment in payments]
 
 
 # --- input --------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from payments.api.serializers import (
     PaymentUpdateSerializer,
     RefundCreateSerializer,
     payment_data,
+    payments_data,
 )
 from payments.cache import payment_cache_get, payment_cache_set
 from payments.filters import PaymentFilter
@@ -155,7 +156,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def list(self, request):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
-        return self.get_paginated_response(PaymentSerializer(page, many=True).data)
+        return self.get_paginated_response(payments_data(page))
 
     def retrieve(self, request, pk=None):
         merchant_id = request.user.merchant_id
