@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 
+from core.filters import InstantFilter
 from payments.models import Payment, PaymentStatus
 
 
@@ -29,8 +30,8 @@ class PaymentFilter(django_filters.FilterSet):
     customer_id = django_filters.CharFilter()
     currency = django_filters.CharFilter()
     is_test = StrictBooleanFilter(field_name="is_test")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
     min_amount = django_filters.NumberFilter(
         field_name="amount", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2
     )

@@ -9,6 +9,7 @@ from rest_framework import viewsets
 from audit import selectors
 from audit.models import AuditLog
 from core.exceptions import NotFound
+from core.filters import InstantFilter
 
 from .serializers import AuditLogSerializer
 
@@ -18,8 +19,8 @@ class AuditLogFilter(django_filters.FilterSet):
     resource_type = django_filters.CharFilter()
     resource_id = django_filters.CharFilter()
     action = django_filters.CharFilter()
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = AuditLog

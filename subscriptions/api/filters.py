@@ -2,44 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
-
 import django_filters
-from django import forms
-from django.utils.dateparse import parse_date, parse_datetime
+
+from core.filters import InstantFilter
 
 from ..models import Subscription
-
-
-class InstantField(forms.Field):
-    """An ISO 8601 date-time (``2024-01-31T12:00:00Z``) or a date (midnight UTC)."""
-
-    default_error_messages = {"invalid": "Enter an ISO 8601 date or date-time, e.g. 2024-01-31T12:00:00Z."}
-
-    def to_python(self, value):
-        if value in (None, ""):
-            return None
-        text = str(value).strip().replace(" ", "+")  # a "+00:00" offset arrives as " 00:00" in a query
-        try:
-            moment = parse_datetime(text)
-            if moment is None:
-                day = parse_date(text)
-                moment = datetime.combine(day, time.min) if day else None
-        except ValueError:
-            moment = None
-        if moment is None:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        if moment.tzinfo is None:
-            return moment.replace(tzinfo=UTC)
-        # Normalised to UTC: the database never sees an offset it cannot store (e.g. +23:59).
-        try:
-            return moment.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
-
-
-class InstantFilter(django_filters.Filter):
-    field_class = InstantField
 
 
 class SubscriptionFilter(django_filters.FilterSet):

@@ -157,13 +157,10 @@ def payment_money_invariants(ctx, response, case):
 # fixed that test fails (the lead removes its xfail mark) and the entry here must go too.
 KNOWN_FINDINGS = {
     5: 'customer_email is documented as format "email" but answered as "" when none was given',
-    4: "a date-time filter with a UTC offset PostgreSQL cannot store is a 500",
 }
 
 
 def known_finding(response, logged: list[str]) -> int | None:
-    if response.status_code == 500 and any("time zone displacement out of range" in line for line in logged):
-        return 4
     return None
 
 

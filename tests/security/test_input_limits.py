@@ -115,9 +115,6 @@ def test_sql_in_filters_changes_nothing(owner, two_merchants_data):
     assert Payment.objects.count() == count
 
 
-@pytest.mark.xfail(
-    strict=True, reason="FINDINGS.md #4: a UTC offset PostgreSQL cannot store makes every date-time filter a 500"
-)
 @pytest.mark.parametrize(
     ("path", "param"),
     [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import django_filters
 
+from core.filters import InstantFilter
+
 from ..models import Event, EventDelivery
 
 DELIVERY_STATUSES = (("pending", "pending"), ("succeeded", "succeeded"), ("failed", "failed"))
@@ -12,8 +14,8 @@ DELIVERY_STATUSES = (("pending", "pending"), ("succeeded", "succeeded"), ("faile
 class EventFilter(django_filters.FilterSet):
     type = django_filters.CharFilter(field_name="type")
     delivery_status = django_filters.ChoiceFilter(choices=DELIVERY_STATUSES, method="filter_delivery_status")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Event
