@@ -10,6 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import MetadataField
 from core.money import AmountField, parse_amount, supported_currencies, validate_currency
 from payments.models import Payment, Refund
 
@@ -85,6 +86,8 @@ class PaymentSerializer(serializers.ModelSerializer):
     refunds = RefundSerializer(many=True, read_only=True)
     subscription_id = serializers.UUIDField(read_only=True, allow_null=True)
     metadata = serializers.DictField(read_only=True)
+    # "" when the merchant gave none: documented as a plain string, not format "email".
+    customer_email = serializers.CharField(read_only=True)
 
     class Meta:
         model = Payment
@@ -158,7 +161,7 @@ class PaymentCreateSerializer(StrictInputSerializer):
         max_length=4096, help_text="A test token (tok_visa_4242, ...) in test mode; an Accept.js nonce in live mode."
     )
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True, default="")
-    metadata = serializers.DictField(required=False, default=dict, validators=[_check_metadata])
+    metadata = MetadataField(required=False, default=dict, validators=[_check_metadata])
     is_test = StrictBooleanField(required=False, help_text="Must match the API key's mode when given.")
     capture = StrictBooleanField(
         required=False, default=True, help_text="true: authorize and capture (purchase); false: authorize only."
@@ -193,7 +196,7 @@ class PaymentUpdateSerializer(StrictInputSerializer):
     )
 
     description = serializers.CharField(max_length=1000, required=False, allow_blank=True)
-    metadata = serializers.DictField(required=False, validators=[_check_metadata])
+    metadata = MetadataField(required=False, validators=[_check_metadata])
     customer_email = serializers.EmailField(max_length=255, required=False, allow_blank=True)
     customer_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
 

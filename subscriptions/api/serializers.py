@@ -5,6 +5,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.fields import MetadataField
 from core.money import AmountField, parse_amount, validate_currency
 
 from ..models import Subscription
@@ -74,27 +75,6 @@ def subscription_data(subscription: Subscription) -> dict:
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
-class MetadataField(serializers.JSONField):
-    """A flat JSON object of string keys, at most 50 keys; values are strings, numbers, booleans or null."""
-
-    MAX_KEYS = 50
-
-    def to_internal_value(self, data):
-        data = super().to_internal_value(data)
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Must be a JSON object.")
-        if len(data) > self.MAX_KEYS:
-            raise serializers.ValidationError(f"At most {self.MAX_KEYS} keys.")
-        for key, value in data.items():
-            if len(key) > 40:
-                raise serializers.ValidationError(f"Key {key[:40]!r}... is longer than 40 characters.")
-            if isinstance(value, (dict, list)):
-                raise serializers.ValidationError(f"Value of {key!r} must be a string, number, boolean or null.")
-            if isinstance(value, str) and len(value) > 500:
-                raise serializers.ValidationError(f"Value of {key!r} is longer than 500 characters.")
-        return data
-
-
 @extend_schema_field({"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "29.99"})
 class _AmountInput(serializers.JSONField):
     """Taken raw so a JSON number or null is refused by ``parse_amount`` with the contract's message."""

@@ -241,11 +241,6 @@ def test_payment_metadata_over_16_kb_is_400(owner, anet_sandbox):
     assert len(anet_sandbox.state.transactions) == transactions
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDINGS.md #7: payment metadata has only a 16 KB total cap: no key-count, key-length or "
-    "value-length limit and nested objects are accepted (subscriptions enforce 50 keys / 40 / 500, flat)",
-)
 @pytest.mark.parametrize(
     "metadata",
     [
