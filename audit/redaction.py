@@ -130,6 +130,8 @@ def redact_string(text: str) -> str:
     """Mask card numbers, signing secrets, full API keys, JWTs and bearer credentials inside free text."""
     if not text:
         return text
+    if "\x00" in text:  # PostgreSQL stores no NUL in text or jsonb: keep it visible, escaped
+        text = text.replace("\x00", "\\u0000")
     if any(c.isdigit() for c in text):
         text = _PAN_CANDIDATE.sub(_mask_pan, text)
     if "whsec_" in text:
@@ -175,7 +177,7 @@ def redact(value: Any, *, keep_pii: bool = False, _depth: int = 0) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for raw_key, item in value.items():
-            key = str(raw_key)
+            key = str(raw_key).replace("\x00", "\\u0000")
             name = _normalize(key)
             if item is None or item == "":
                 out[key] = item

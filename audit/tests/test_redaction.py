@@ -84,3 +84,9 @@ def test_deep_nesting_is_bounded():
         deep = {"inner": deep}
     text = json.dumps(redact(deep))
     assert '"x"' not in text
+
+
+def test_nul_characters_are_escaped_so_postgresql_can_store_the_row():
+    from audit.redaction import redact
+
+    assert redact({"note\x00": "a\x00b", "list": ["\x00"]}) == {"note\\u0000": "a\\u0000b", "list": ["\\u0000"]}

@@ -194,9 +194,6 @@ def test_nul_character_in_text_fields_is_400(owner, anet_sandbox, field):
     assert len(anet_sandbox.state.transactions) == transactions
 
 
-@pytest.mark.xfail(
-    strict=True, reason="FINDINGS.md #2: a NUL character anywhere in a request makes its audit row fail to store"
-)
 def test_nul_character_in_a_query_still_leaves_an_audit_row(owner):
     before = AuditLog.objects.filter(merchant=owner.merchant).count()
     response = call(owner, "get", "/api/v1/payments?note=%00")
