@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -108,14 +109,51 @@ def event_record(*, merchant_id, event_type: str, data: dict[str, Any]) -> Event
     event = Event.objects.create(merchant_id=merchant_id, type=event_type, data=data)
     now = timezone.now()
     deliveries = [
-        EventDelivery(event=event, endpoint=endpoint, next_attempt_at=now)
-        for endpoint in WebhookEndpoint.objects.active().filter(merchant_id=merchant_id)
-        if endpoint.subscribes_to(event_type)
+        EventDelivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now)
+        for endpoint_id, events in _active_endpoints(merchant_id)
+        if "*" in events or event_type in events
     ]
     if deliveries:
         EventDelivery.objects.bulk_create(deliveries)
         _enqueue_deliveries_on_commit([d.pk for d in deliveries])
     return event
+
+
+# The merchant's active endpoints (id, subscribed types), cached so recording an event costs no
+# SELECT. Every endpoint write goes through the services below, which replace the entry with a
+# "stale" marker before their change and again once it commits. While the marker is there (and on any
+# miss) the list is read from the database, and a reader stores what it read only with ``add`` (set
+# if absent): a reader that read the old rows just before a change commits can never overwrite the
+# marker with them. So a new or re-activated endpoint is never hidden, and a deactivated one gets no
+# new deliveries once its change commits (one recorded concurrently is skipped when attempted).
+_ENDPOINTS_CACHE_SECONDS = 60
+_ENDPOINTS_STALE = "stale"
+_ENDPOINTS_STALE_SECONDS = 120
+
+
+def _endpoints_cache_key(merchant_id) -> str:
+    return f"webhooks:endpoints:v1:{merchant_id}"
+
+
+def _active_endpoints(merchant_id) -> list:
+    key = _endpoints_cache_key(merchant_id)
+    cached = cache.get(key)
+    if cached is not None and cached != _ENDPOINTS_STALE:
+        return cached
+    rows = [
+        (str(pk), tuple(events))
+        for pk, events in WebhookEndpoint.objects.active().filter(merchant_id=merchant_id).values_list("pk", "events")
+    ]
+    if cached is None:
+        cache.add(key, rows, _ENDPOINTS_CACHE_SECONDS)
+    return rows
+
+
+def _endpoints_cache_invalidate(merchant_id) -> None:
+    """Mark the merchant's endpoint list stale now and again once the caller's transaction commits."""
+    key = _endpoints_cache_key(merchant_id)
+    cache.set(key, _ENDPOINTS_STALE, _ENDPOINTS_STALE_SECONDS)
+    transaction.on_commit(lambda: cache.set(key, _ENDPOINTS_STALE, _ENDPOINTS_STALE_SECONDS))
 
 
 def _enqueue_deliveries_on_commit(delivery_ids: list) -> None:
@@ -382,6 +420,7 @@ def endpoint_create(
                 f"A merchant can have at most {settings.WEBHOOK_MAX_ENDPOINTS_PER_MERCHANT} webhook endpoints.",
                 details={"url": ["Too many webhook endpoints."]},
             )
+        _endpoints_cache_invalidate(merchant.pk)
         endpoint = WebhookEndpoint.objects.create(
             merchant=merchant, url=url, events=events, description=description, is_active=is_active
         )
@@ -399,7 +438,9 @@ def endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookEndpoint:
         changes["events"] = _validated_events(changes["events"])
     for field, value in changes.items():
         setattr(endpoint, field, value)
-    endpoint.save(update_fields=[*changes, "updated_at"])
+    with transaction.atomic():
+        _endpoints_cache_invalidate(endpoint.merchant_id)
+        endpoint.save(update_fields=[*changes, "updated_at"])
     return endpoint
 
 
@@ -407,6 +448,7 @@ def endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Soft delete: no more deliveries, gone from the API; pending deliveries end as failed."""
     now = timezone.now()
     with transaction.atomic():
+        _endpoints_cache_invalidate(endpoint.merchant_id)
         WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False, deleted_at=now, updated_at=now)
         EventDelivery.objects.filter(endpoint=endpoint, status=EventDelivery.Status.PENDING).update(
             status=EventDelivery.Status.FAILED,
@@ -423,6 +465,7 @@ def endpoint_rotate_secret(*, endpoint: WebhookEndpoint, grace_hours: float | No
     grace = settings.WEBHOOK_SECRET_ROTATION_GRACE_HOURS if grace_hours is None else grace_hours
     now = timezone.now()
     with transaction.atomic():
+        _endpoints_cache_invalidate(endpoint.merchant_id)
         row = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         row.previous_secret = row.secret if grace > 0 else ""
         row.previous_secret_expires_at = now + timedelta(hours=grace) if grace > 0 else None
