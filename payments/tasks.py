@@ -102,6 +102,17 @@ def settlement_sync() -> dict:
     return sync_settlements()
 
 
+@shared_task(name="payments.tasks.ledger_reconcile")
+def ledger_reconcile() -> dict:
+    """Daily: compare the last days' processor transactions with EasyPay's payments, fix what can be fixed."""
+    from payments.reconciliation import ledger_reconcile as run
+
+    report = run(day=None, fix=True)
+    if report.mismatch_count or report.errors:
+        logger.warning("ledger reconcile: %s", report.to_dict()["summary"])
+    return report.to_dict()["summary"]
+
+
 @shared_task(name="payments.tasks.idempotency_purge")
 def idempotency_purge() -> int:
     return purge_records()

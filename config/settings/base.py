@@ -146,6 +146,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     },
     "payments.reconcile_pending": {"task": "payments.tasks.reconcile_pending", "schedule": timedelta(minutes=5)},
     "payments.sync_settlements": {"task": "payments.tasks.settlement_sync", "schedule": timedelta(minutes=30)},
+    "payments.ledger_reconcile": {"task": "payments.tasks.ledger_reconcile", "schedule": crontab(hour=5, minute=30)},
     "subscriptions.bill_due": {
         "task": "subscriptions.tasks.bill_due_subscriptions",
         "schedule": crontab(hour=6, minute=0),

@@ -523,6 +523,10 @@ class AuthorizeNetGateway:
 
         return [replace(d, batch_id=batch_id) for d in self._paged(page, "getTransactionListRequest")]
 
+    def unsettled_transactions(self) -> list[TransactionDetails]:
+        """Every transaction not yet in a settled batch (summaries: id, status, settle amount, invoice number)."""
+        return self._unsettled()
+
     def _unsettled(self) -> list[TransactionDetails]:
         def page(number: int) -> Any:
             return api.getUnsettledTransactionListRequest(
