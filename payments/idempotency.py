@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +33,9 @@ from payments.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+
+# The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
+_serving: ContextVar[IdempotencyRecord | None] = ContextVar("easypay_idempotency_serving", default=None)
 
 
 def ttl() -> timedelta:
@@ -118,12 +122,48 @@ def _take_over(record: IdempotencyRecord, now) -> bool:
     )
 
 
+def _stored_body(body: Any) -> str:
+    return json.dumps(body, cls=JSONEncoder, ensure_ascii=False)
+
+
 def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, resource_id: str = "") -> None:
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status=IdempotencyRecord.Status.COMPLETED,
         response_status=status,
-        response_body=json.dumps(body, cls=JSONEncoder, ensure_ascii=False),
+        response_body=_stored_body(body),
         resource_id=resource_id[:64],
+    )
+
+
+def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
+    """Complete the claim of the request being served (if any) inside the caller's transaction, the one
+    that records the action's outcome, with the response the view will give for it: one UPDATE in that
+    transaction instead of a transaction of its own after the response is built.
+
+    Only a prediction: once the action has returned, ``idempotent`` compares the response it actually
+    got (status and the exact stored JSON) with what this stored, and stores the real one when they
+    differ. The record is taken as completed only once the transaction commits; a rolled-back outcome
+    leaves the claim in progress, handled as before. Used once per request.
+    """
+    record = _serving.get()
+    if record is None or not transaction.get_connection().in_atomic_block:
+        return
+    _serving.set(None)
+    record.completed_early = True
+    text = _stored_body(body)
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status=IdempotencyRecord.Status.COMPLETED,
+        response_status=status,
+        response_body=text,
+        resource_id=_resource_id(body)[:64],
+    )
+    transaction.on_commit(lambda: setattr(record, "completed_with", (status, text)))
+
+
+def _reopen(record: IdempotencyRecord) -> None:
+    """Undo ``idempotency_complete_with_outcome``: the claim is in progress again, with no response."""
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status=IdempotencyRecord.Status.IN_PROGRESS, response_status=None, response_body="", resource_id=""
     )
 
 
@@ -195,6 +235,7 @@ def idempotent(view_method):
         # Set when this request took over a claim whose first request died: the action must look
         # for what that request already did (see PaymentViewSet.create).
         request.idempotency_claimed_since = getattr(record, "claimed_since", None)
+        serving = _serving.set(record)
         try:
             try:
                 response = view_method(self, request, *args, **kwargs)
@@ -203,16 +244,26 @@ def idempotent(view_method):
         except BaseException:
             idempotency_abandon(record=record)
             raise
+        finally:
+            _serving.reset(serving)
         if storable(response):
-            idempotency_complete(
-                record=record, status=response.status_code, body=response.data, resource_id=_resource_id(response.data)
-            )
-        elif response.status_code == 500:
-            # An unexpected error may come after money moved: keep the claim, so a retry is 409 until
-            # it goes stale and is then answered from what this request already did (never re-run blind).
-            pass
+            completed_with = getattr(record, "completed_with", None)
+            if completed_with != (response.status_code, _stored_body(response.data)):
+                idempotency_complete(
+                    record=record,
+                    status=response.status_code,
+                    body=response.data,
+                    resource_id=_resource_id(response.data),
+                )
         else:
-            idempotency_abandon(record=record)
+            if getattr(record, "completed_early", False):
+                _reopen(record)  # the outcome stored a 201 this request does not answer: claimed again
+            if response.status_code == 500:
+                # An unexpected error may come after money moved: keep the claim, so a retry is 409 until it
+                # goes stale and is then answered from what this request already did (never re-run blind).
+                pass
+            else:
+                idempotency_abandon(record=record)
         return response
 
     return wrapper

@@ -43,6 +43,7 @@ from payments.gateways import (
     get_gateway,
 )
 from payments.gateways.tokens import TEST_TOKENS, is_test_token, looks_like_test_token
+from payments.idempotency import idempotency_complete_with_outcome
 from payments.models import Payment, PaymentEvent, PaymentStatus, PendingOperation, Refund
 from webhooks.services import event_record
 
@@ -406,6 +407,9 @@ def _charge_failed_locally(payment: Payment, message: str) -> Payment:
     return p
 
 
+_CREATED_STATUSES = frozenset({S.CAPTURED, S.AUTHORIZED, S.HELD})
+
+
 def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
     """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
     statuses: list[str] = []
@@ -436,6 +440,10 @@ def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, am
                 p.processor_response_message = "No reply from the processor; the outcome will be reconciled."
             p.save()
         PaymentEvent.objects.bulk_create(log)
+        if data is not None and p.status in _CREATED_STATUSES:
+            # POST /payments answers 201 with exactly this dict: its Idempotency-Key claim is completed
+            # in this transaction (the decorator re-checks it against the response it got).
+            idempotency_complete_with_outcome(status=201, body=data)
         _after_commit(p, statuses)
     if data is not None:
         p.api_data = data
