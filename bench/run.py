@@ -56,8 +56,8 @@ def log(message: str) -> None:
 class Config:
     duration: int = field(default_factory=lambda: env_int("BENCH_DURATION", 25))
     warmup: int = field(default_factory=lambda: env_int("BENCH_WARMUP", 3))
-    workers: int = field(default_factory=lambda: env_int("BENCH_WORKERS", 2))
-    threads: int = field(default_factory=lambda: env_int("BENCH_THREADS", 32))
+    workers: int = field(default_factory=lambda: env_int("BENCH_WORKERS", 4))
+    threads: int = field(default_factory=lambda: env_int("BENCH_THREADS", 16))
     celery_concurrency: int = field(default_factory=lambda: env_int("BENCH_CELERY_CONCURRENCY", 2))
     celery_pool: str = field(default_factory=lambda: os.environ.get("BENCH_CELERY_POOL") or "prefork")
     payments: int = field(default_factory=lambda: env_int("BENCH_PAYMENTS", 1000))
