@@ -38,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
     has_redis = bool(settings.REDIS_URL)
     for item in items:
         if "postgres" in item.keywords and not is_pg:
-            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (row locks, SKIP LOCKED, triggers); make test found only SQLite"))
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (locks, triggers); make test found only SQLite"))
         if "redis" in item.keywords and not has_redis:
             item.add_marker(pytest.mark.skip(reason="needs a real Redis; REDIS_URL is not set"))
 
