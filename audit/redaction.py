@@ -4,8 +4,9 @@ Applied recursively to dicts and lists before anything is stored:
 
 - values under secret-bearing keys (passwords, key secrets, tokens, card codes, API-key and
   Authorization headers, signing secrets) are replaced by ``[REDACTED]``;
-- card-number-looking digit runs (13-19 digits, Luhn-valid, spaces or dashes allowed) anywhere in a
-  string are replaced by ``[REDACTED_PAN]``; whole card-number fields are dropped to ``[REDACTED]``;
+- card-number-looking digit runs (13-19 digits, Luhn-valid, spaces or dashes allowed, not part of a
+  UUID or glued to letters) anywhere in a string are replaced by ``[REDACTED_PAN]``; whole
+  card-number fields are dropped to ``[REDACTED]``;
 - ``whsec_`` signing secrets, ``ek_..``-style full API keys (``<key_id>.<secret>``) and JWTs found in
   free text are masked too, whatever key they sit under;
 - customer personal data (name, email, phone, address) is replaced by a keyed fingerprint
@@ -21,6 +22,8 @@ import re
 from typing import Any
 
 from django.conf import settings
+
+from core.logging import PAN_CANDIDATE
 
 REDACTED = "[REDACTED]"
 REDACTED_PAN = "[REDACTED_PAN]"
@@ -97,7 +100,6 @@ PII_KEYS = frozenset(
     }
 )
 
-_PAN_CANDIDATE = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?![\d])")
 _WHSEC = re.compile(r"whsec_[A-Za-z0-9_\-]{8,}")
 _FULL_API_KEY = re.compile(r"\b(ek_(?:test|live)_[0-9a-f]{8,})\.[A-Za-z0-9_\-]{8,}")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}")
@@ -120,6 +122,8 @@ def luhn_valid(digits: str) -> bool:
 
 
 def _mask_pan(match: re.Match) -> str:
+    if match.group("uuid"):
+        return match.group(0)
     digits = re.sub(r"[ -]", "", match.group(0))
     if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return REDACTED_PAN
@@ -133,7 +137,7 @@ def redact_string(text: str) -> str:
     if "\x00" in text:  # PostgreSQL stores no NUL in text or jsonb: keep it visible, escaped
         text = text.replace("\x00", "\\u0000")
     if any(c.isdigit() for c in text):
-        text = _PAN_CANDIDATE.sub(_mask_pan, text)
+        text = PAN_CANDIDATE.sub(_mask_pan, text)
     if "whsec_" in text:
         text = _WHSEC.sub(REDACTED, text)
     if "ek_" in text:

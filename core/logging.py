@@ -10,7 +10,12 @@ from datetime import UTC, datetime
 from .context import current_request_id
 
 # 13-19 digit runs (optionally spaced/dashed) look like card numbers; cardCode elements hold CVVs.
-_PAN = re.compile(r"(?<![\d.])(?:\d[ -]?){12,18}\d(?!\d)")
+# A UUID is matched first (group "uuid") so that its digit groups are never read as a card number, and
+# a digit run glued to a letter is part of an identifier (hex digest, UUID, processor id), not a PAN.
+PAN_CANDIDATE = re.compile(
+    r"(?P<uuid>\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b)"
+    r"|(?<![0-9A-Za-z.])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])"
+)
 _CARD_CODE = re.compile(r"(<(?:cardCode|cvv|card_code)>)[^<]*(</)", re.IGNORECASE)
 _SECRETS = re.compile(
     r"(?i)(\"?(?:key_secret|password|secret|transactionKey|access_token|refresh_token|x-api-key|authorization)\"?"
@@ -20,7 +25,7 @@ _SECRETS = re.compile(
 
 def redact_text(text: str) -> str:
     text = _CARD_CODE.sub(r"\1***\2", text)
-    text = _PAN.sub(lambda m: "[REDACTED_PAN]", text)
+    text = PAN_CANDIDATE.sub(lambda m: m.group(0) if m.group("uuid") else "[REDACTED_PAN]", text)
     return _SECRETS.sub(r"\1[REDACTED]", text)
 
 

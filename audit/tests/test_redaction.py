@@ -38,6 +38,22 @@ def test_masks_card_numbers_inside_free_text_and_lists():
     assert out["notes"] == [f"pan {REDACTED_PAN}", "ref 1234"]
 
 
+def test_uuids_and_hex_identifiers_are_never_read_as_card_numbers():
+    # CI once saw "f4da6d36-7bf6-4337-9068-03159d360eed" stored as "f4da6d36-7bf[REDACTED_PAN]d360eed":
+    # "6-4337-9068-03159" is a Luhn-valid 14-digit run with dashes.
+    assert luhn_valid("64337906803159")
+    refund_id = "f4da6d36-7bf6-4337-9068-03159d360eed"
+    all_digits = "41111111-1111-1111-1111-111111111111"
+    digest = "ab4111111111111111cd"
+    assert redact({"refund_id": refund_id, "ids": [all_digits, f"see {refund_id}."], "d": digest}) == {
+        "refund_id": refund_id,
+        "ids": [all_digits, f"see {refund_id}."],
+        "d": digest,
+    }
+    # A card number next to a UUID is still masked.
+    assert redact_string(f"{refund_id} 4111 1111 1111 1111") == f"{refund_id} {REDACTED_PAN}"
+
+
 def test_non_luhn_digit_runs_and_ids_survive():
     # Order numbers and timestamps are not card numbers: only Luhn-valid 13-19 digit runs are masked.
     assert redact({"order": "1234567890123"}) == {"order": "1234567890123"}

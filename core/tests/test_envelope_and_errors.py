@@ -110,3 +110,5 @@ def test_redaction_leaves_durations_alone():
 
     assert redact_text("succeeded in 0.11384993199999371s") == "succeeded in 0.11384993199999371s"
     assert "4242" not in redact_text("card 4242 4242 4242 4242 declined").replace("[REDACTED_PAN]", "")
+    uuid = "f4da6d36-7bf6-4337-9068-03159d360eed"
+    assert redact_text(f"refund {uuid} for 4111111111111111") == f"refund {uuid} for [REDACTED_PAN]"
