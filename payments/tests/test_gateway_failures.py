@@ -188,6 +188,22 @@ def test_no_proxy_is_honoured(anet_sandbox, monkeypatch):
     assert charge().error_code == "connect_failed"  # the proxy is used when no_proxy does not exempt us
 
 
+def test_ca_bundle_and_proxies_come_from_the_environment_of_each_call(monkeypatch):
+    from payments.gateways.authorize_net import _transport_settings
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    endpoint = "https://api.authorize.net/xml/v1/request.api"
+    assert _transport_settings(endpoint) == ({"https": "http://proxy.internal:3128"}, True)
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/corp-ca.pem")
+    monkeypatch.setenv("no_proxy", "authorize.net")
+    assert _transport_settings(endpoint) == ({}, "/etc/ssl/corp-ca.pem")
+
+
 # --- credentials -----------------------------------------------------------------------------------
 
 
