@@ -28,3 +28,13 @@ def worker_exit(server, worker):
     from audit.writer import gunicorn_worker_exit
 
     gunicorn_worker_exit(server, worker)
+
+
+def post_worker_init(worker):
+    """Move everything loaded at start-up (Django, DRF, the SDK's ~10^5 pyxb objects) out of the
+    garbage collector's reach: it never frees them, yet every full collection walked them all,
+    which cost about a tenth of a cached GET's CPU."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
