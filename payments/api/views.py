@@ -27,7 +27,7 @@ from payments.api.serializers import (
     payment_data,
     payments_data,
 )
-from payments.cache import payment_cache_get, payment_cache_set
+from payments.cache import payment_cache_fill, payment_cache_read
 from payments.filters import PaymentFilter
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
 from payments.idempotency import idempotent
@@ -160,12 +160,12 @@ class PaymentViewSet(viewsets.GenericViewSet):
 
     def retrieve(self, request, pk=None):
         merchant_id = request.user.merchant_id
-        cached = payment_cache_get(merchant_id=merchant_id, payment_id=pk)
+        cached, lease = payment_cache_read(merchant_id=merchant_id, payment_id=pk)
         if cached is not None:
             return Response(cached)
         payment = self.get_object()
         data = payment_data(payment)
-        payment_cache_set(merchant_id=merchant_id, payment_id=payment.pk, data=data)
+        payment_cache_fill(merchant_id=merchant_id, payment_id=payment.pk, data=data, lease=lease)
         return Response(data)
 
     @extend_schema(
