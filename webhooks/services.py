@@ -132,20 +132,21 @@ _ENDPOINTS_STALE_SECONDS = 120
 
 
 def _endpoints_cache_key(merchant_id) -> str:
-    return f"webhooks:endpoints:v1:{merchant_id}"
+    return f"webhooks:endpoints:v2:{merchant_id}"
 
 
 def _active_endpoints(merchant_id) -> list:
     key = _endpoints_cache_key(merchant_id)
     cached = cache.get(key)
     if cached is not None and cached != _ENDPOINTS_STALE:
-        return cached
+        return cached["rows"]
     rows = [
         (str(pk), tuple(events))
         for pk, events in WebhookEndpoint.objects.active().filter(merchant_id=merchant_id).values_list("pk", "events")
     ]
     if cached is None:
-        cache.add(key, rows, _ENDPOINTS_CACHE_SECONDS)
+        # Wrapped: django-prometheus's in-process cache answers None for a falsy value such as [].
+        cache.add(key, {"rows": rows}, _ENDPOINTS_CACHE_SECONDS)
     return rows
 
 

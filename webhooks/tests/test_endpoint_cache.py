@@ -103,7 +103,18 @@ def test_a_reader_never_overwrites_the_stale_marker(merchant, receiver, endpoint
     assert cache.get(key) == services._ENDPOINTS_STALE  # read from the database, not cached
     _expire_marker(merchant)
     assert services._active_endpoints(merchant.pk) == [(str(endpoint.pk), ("*",))]
-    assert cache.get(key) == [(str(endpoint.pk), ("*",))]
+    assert cache.get(key) == {"rows": [(str(endpoint.pk), ("*",))]}
+
+
+def test_an_empty_list_is_cached_too_on_the_in_process_cache(merchant, emit, settings):
+    # django-prometheus's in-process backend answers None for a falsy value: [] was never cached there.
+    settings.CACHES = {
+        "default": {"BACKEND": "django_prometheus.cache.backends.locmem.LocMemCache", "LOCATION": "endpoints-test"}
+    }
+    emit(merchant)  # reads the database: no endpoints, cached
+    with CaptureQueriesContext(connection) as ctx:
+        emit(merchant)
+    assert _endpoint_selects(ctx.captured_queries) == []
 
 
 def test_endpoint_list_is_per_merchant(merchant, other_merchant, receiver, endpoint_for, emit):
