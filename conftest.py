@@ -54,9 +54,13 @@ def pytest_sessionstart(session):
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
+    from accounts.selectors import forget_local_key_snapshot
+
     cache.clear()
+    forget_local_key_snapshot()  # each process's copies of API keys, as a restart would
     yield
     cache.clear()
+    forget_local_key_snapshot()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication
 
@@ -19,7 +20,14 @@ from . import keys, ratelimit
 from .ipfilter import check_ip_rules, client_ip
 from .jwt import CRED_API_KEY, access_token_authenticate
 from .principal import MerchantPrincipal
-from .selectors import key_snapshot_problem, load_key_snapshot
+from .selectors import (
+    forget_local_key_snapshot,
+    key_bucket,
+    key_snapshot_problem,
+    load_key_snapshot,
+    load_local_key_snapshot,
+    local_key_snapshot,
+)
 from .services import api_key_usage_record
 
 logger = logging.getLogger("easypay.auth")
@@ -32,15 +40,53 @@ def public_snapshot(snapshot: dict) -> dict:
     return {k: v for k, v in snapshot.items() if k != "hash"}
 
 
+def _bucket(principal: MerchantPrincipal) -> str:
+    return key_bucket(principal.key_id) if principal.api_key_id else f"user:{principal.user_id}"
+
+
 def admit(request, principal: MerchantPrincipal, *, ip_allow=(), ip_deny=()) -> None:
     """IP rules, then rate limits, then usage: the checks every authenticated request passes."""
     check_ip_rules(client_ip(request), allow=ip_allow, deny=ip_deny)
-    bucket = f"key:{principal.api_key_id}" if principal.api_key_id else f"user:{principal.user_id}"
     # A key's use is counted by the rate-limit script in the same Redis round trip when it can be.
-    decision = ratelimit.enforce(request, bucket=bucket, limits=principal.limits, count_use=bool(principal.api_key_id))
+    decision = ratelimit.enforce(
+        request, bucket=_bucket(principal), limits=principal.limits, count_use=bool(principal.api_key_id)
+    )
     if principal.api_key_id:
         uses = decision.uses_to_flush if decision is not None else None
         api_key_usage_record(api_key_id=str(principal.api_key_id), uses_to_flush=uses)
+
+
+def _admit_copy(request, principal: MerchantPrincipal, snapshot: dict, version: int) -> bool:
+    """``admit`` for a key known from this process's copy: the rate-limit script also answers the key's
+    current version, and only if the copy is of that version is anything decided on it (``False``
+    otherwise, with the count given back). Then: IP rules (a refused address gives its count back, as
+    when it is checked first), the limits (429), the use."""
+    if not getattr(settings, "RATE_LIMIT_ENABLED", True):
+        return False
+    decision = ratelimit.hit(_bucket(principal), principal.limits, count_use=True)
+    if decision is None or decision.version != version:
+        ratelimit.refund(decision)
+        return False
+    try:
+        check_ip_rules(client_ip(request), allow=snapshot["ip_whitelist"], deny=snapshot["ip_blacklist"])
+    except Exception:
+        ratelimit.refund(decision)
+        raise
+    ratelimit.apply(request, decision)
+    api_key_usage_record(api_key_id=str(principal.api_key_id), uses_to_flush=decision.uses_to_flush)
+    return True
+
+
+def _key_principal(snapshot: dict, key_id: str) -> MerchantPrincipal:
+    return MerchantPrincipal(
+        merchant_id=snapshot["merchant_id"],
+        permissions=snapshot["permissions"],
+        mode=snapshot["mode"],
+        credential_type="api_key",
+        api_key_id=snapshot["pk"],
+        key_id=key_id,
+        limits=snapshot["limits"],
+    )
 
 
 class APIKeyAuthentication(BaseAuthentication):
@@ -54,25 +100,39 @@ class APIKeyAuthentication(BaseAuthentication):
         if parts is None:
             raise AuthenticationFailed("Malformed API key.")
         key_id, secret = parts
+        # This process's copy of the key, confirmed current by the rate-limit script's answer: one
+        # Redis round trip for auth, limits and usage together. Anything else takes the path below.
+        copy, fresh = local_key_snapshot(key_id), False
+        if copy is None:
+            copy, fresh = load_local_key_snapshot(key_id), True
+        if copy is not None:
+            snapshot, version = copy
+            # A key's secret never changes, so a copy can refuse a wrong one (and a just-read
+            # ``None`` is no such key).
+            if snapshot is None or not keys.secret_matches(secret, snapshot["hash"]):
+                self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
+            problem = key_snapshot_problem(snapshot)
+            if problem is None:
+                principal = _key_principal(snapshot, key_id)
+                if _admit_copy(request, principal, snapshot, version):
+                    return principal, public_snapshot(snapshot)
+            elif fresh or ratelimit.credential_version(key_bucket(key_id)) == version:
+                self._reject(key_id, problem, problem)  # revoked, expired or suspended as of now
+            forget_local_key_snapshot(key_id)  # changed since: decided below on the current row
         snapshot = load_key_snapshot(key_id)
         if snapshot is None or not keys.secret_matches(secret, snapshot["hash"]):
-            logger.info("api key rejected", extra={"key_id": key_id, "reason": "unknown_or_wrong_secret"})
-            raise AuthenticationFailed("Invalid API key.")
+            self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
         problem = key_snapshot_problem(snapshot)
         if problem:
-            logger.info("api key rejected", extra={"key_id": key_id, "reason": problem})
-            raise AuthenticationFailed(problem)
-        principal = MerchantPrincipal(
-            merchant_id=snapshot["merchant_id"],
-            permissions=snapshot["permissions"],
-            mode=snapshot["mode"],
-            credential_type="api_key",
-            api_key_id=snapshot["pk"],
-            key_id=key_id,
-            limits=snapshot["limits"],
-        )
+            self._reject(key_id, problem, problem)
+        principal = _key_principal(snapshot, key_id)
         admit(request, principal, ip_allow=snapshot["ip_whitelist"], ip_deny=snapshot["ip_blacklist"])
         return principal, public_snapshot(snapshot)
+
+    @staticmethod
+    def _reject(key_id: str, reason: str, message: str):
+        logger.info("api key rejected", extra={"key_id": key_id, "reason": reason})
+        raise AuthenticationFailed(message)
 
     def authenticate_header(self, request):
         return 'ApiKey realm="api"'

@@ -60,11 +60,15 @@ return counts
 # statistics) in the same round trip: KEYS[n+1] is the key's use counter, KEYS[n+2] its flush marker.
 # The first use after the marker expired takes the counted uses out of the counter and returns them
 # for the caller to add to the database row (at most once per ARGV[2n+1] seconds per key).
-# ARGV[2n+2]: the counter's TTL. Returns {blocked, count_1, ..., count_n, uses_to_flush}.
+# ARGV[2n+2]: the counter's TTL. KEYS[n+3] is the credential's version (bumped by every change of the
+# key, see ``credential_version_bump``), returned so that a process may trust the copy of the key it
+# keeps in memory without another round trip. Returns {blocked, count_1, ..., count_n, uses_to_flush,
+# version}.
 _HIT_AND_COUNT_USE_LUA = """
-local n = #KEYS - 2
+local n = #KEYS - 3
 local counts = {}
 local blocked = 0
+local version = tonumber(redis.call('GET', KEYS[n + 3]) or '0')
 for i = 1, n do
   local c = tonumber(redis.call('GET', KEYS[i]) or '0')
   counts[i] = c
@@ -84,6 +88,7 @@ if blocked == 0 then
 end
 table.insert(counts, 1, blocked)
 table.insert(counts, flush)
+table.insert(counts, version)
 return counts
 """
 USE_FLUSH_SECONDS = 60
@@ -124,6 +129,8 @@ class Decision:
     # With count_use: the key's uses to add to its row now (0: not this request's turn); None when the
     # use was not counted here (no Redis), so the caller counts it itself.
     uses_to_flush: int | None = None
+    # With count_use on Redis: the credential's current version (see ``credential_version``).
+    version: int | None = None
 
     @property
     def tightest(self) -> WindowState:
@@ -201,9 +208,40 @@ def use_keys(bucket: str) -> tuple[str, str]:
     return f"easypay:rl:{{{bucket}}}:uses", f"easypay:rl:{{{bucket}}}:uses:flush"
 
 
+def version_key(bucket: str) -> str:
+    """The credential's version counter in the rate-limit Redis (same cluster slot as its windows).
+
+    It has no TTL: a version that went back to an earlier value could make an old copy look current.
+    (A Redis that loses its data resets every version to 0; copies are also dropped after a minute.)"""
+    return f"easypay:rl:{{{bucket}}}:version"
+
+
+def credential_version(bucket: str) -> int | None:
+    """The credential's current version, or ``None`` when it cannot be known (no Redis, Redis down)."""
+    url = _redis_url()
+    if not url or not getattr(settings, "RATE_LIMIT_ENABLED", True) or time.monotonic() < _RedisState.down_until:
+        return None
+    try:
+        return int(_client(url).get(version_key(bucket)) or 0)
+    except redis.RedisError:
+        return None
+
+
+def credential_version_bump(bucket: str) -> None:
+    """Tell every process that copies of this credential are out of date."""
+    url = _redis_url()
+    if not url:
+        return
+    try:
+        _client(url).incr(version_key(bucket))
+    except redis.RedisError as exc:
+        logger.warning("credential version bump failed", extra={"bucket": bucket, "error": type(exc).__name__})
+
+
 def _hit_redis(
     client: redis.Redis, layout, now: float, *, use_bucket: str | None = None
-) -> tuple[bool, list[int], list[str], int | None]:
+) -> tuple[bool, list[int], list[str], tuple[int, int] | None]:
+    """-> (allowed, counts, keys, (uses_to_flush, version) when counting a use)."""
     keys = [f"easypay:{key}" for _, _, _, key, _ in layout]
     ttls = [seconds + 1 for _, seconds, _, _, _ in layout]
     limits = [limit for _, _, limit, _, _ in layout]
@@ -212,11 +250,11 @@ def _hit_redis(
         blocked, counts = bool(int(result[0])), [int(c) for c in result[1:]]
         return not blocked, counts, keys, None
     result = client.register_script(_HIT_AND_COUNT_USE_LUA)(
-        keys=[*keys, *use_keys(use_bucket)],
+        keys=[*keys, *use_keys(use_bucket), version_key(use_bucket)],
         args=[*limits, *ttls, USE_FLUSH_SECONDS, USE_COUNTER_TTL_SECONDS],
     )
-    blocked, counts = bool(int(result[0])), [int(c) for c in result[1:-1]]
-    return not blocked, counts, keys, int(result[-1])
+    blocked, counts = bool(int(result[0])), [int(c) for c in result[1:-2]]
+    return not blocked, counts, keys, (int(result[-2]), int(result[-1]))
 
 
 def _hit_cache(layout) -> tuple[bool, list[int], list[str]]:
@@ -259,23 +297,24 @@ def hit(
             _fail_open(limiter, None)
             return None
         try:
-            allowed, counts, keys, uses = _hit_redis(
-                _client(url), layout, now, use_bucket=bucket if count_use else None
-            )
+            allowed, counts, keys, use = _hit_redis(_client(url), layout, now, use_bucket=bucket if count_use else None)
         except redis.RedisError as exc:
             _RedisState.down_until = time.monotonic() + float(getattr(settings, "RATE_LIMIT_BREAKER_SECONDS", 5))
             _fail_open(limiter, exc)
             return None
+        uses, version = use if use is not None else (None, None)
         backend = "redis"
     else:
         allowed, counts, keys = _hit_cache(layout)
-        uses = None
+        uses = version = None
         backend = "cache"
     windows = tuple(
         WindowState(name=name, seconds=seconds, limit=limit, count=count, reset=reset)
         for (name, seconds, limit, _, reset), count in zip(layout, counts, strict=True)
     )
-    return Decision(allowed=allowed, windows=windows, keys=tuple(keys), backend=backend, uses_to_flush=uses)
+    return Decision(
+        allowed=allowed, windows=windows, keys=tuple(keys), backend=backend, uses_to_flush=uses, version=version
+    )
 
 
 def refund(decision: Decision | None) -> None:
@@ -314,6 +353,12 @@ def enforce(
     decision = hit(bucket, limits, limiter=limiter, count_use=count_use)
     if decision is None:
         return None
+    apply(request, decision)
+    return decision
+
+
+def apply(request, decision: Decision) -> None:
+    """Put ``decision``'s headers on the response; raise 429 when it was over a limit."""
     headers = decision.headers()
     django_request = getattr(request, "_request", request)
     django_request.easypay_ratelimit_headers = headers
@@ -324,4 +369,3 @@ def enforce(
             details={"retry_after": decision.retry_after, "window": window.name, "limit": window.limit},
             headers=headers,
         )
-    return decision

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import datetime
 
@@ -10,10 +11,14 @@ from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from . import keys
+from . import keys, ratelimit
 from .models import APIKey, MerchantUser
 
 API_KEY_CACHE_SECONDS = 300
+# In-process copies of API keys (see ``local_key_snapshot``): at most this old, at most this many.
+LOCAL_SNAPSHOT_SECONDS = 60
+LOCAL_SNAPSHOT_MAX = 10_000
+_local_snapshots: dict[str, tuple[dict, int, float]] = {}
 _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 
 
@@ -70,6 +75,59 @@ def load_key_snapshot(key_id: str) -> dict | None:
         snapshot = _key_snapshot(api_key)
         cache.set(cache_key, snapshot, API_KEY_CACHE_SECONDS)
     return snapshot
+
+
+def key_bucket(key_id: str) -> str:
+    """The key's name in the rate-limit store: its windows, use counter and version live under it."""
+    return f"key:{key_id}"
+
+
+def local_key_snapshot(key_id: str) -> tuple[dict, int] | None:
+    """This process's copy of a key and the version it was read at, or ``None``.
+
+    The copy saves the cache round trip of ``load_key_snapshot`` on every request. It is trusted only
+    once the rate-limit script (which runs for every request anyway) answers that the key's version
+    is still this one: every change of a key bumps it (``accounts.services.api_key_cache_invalidate``),
+    so a revoked key stops working at once in every process. Copies older than
+    ``LOCAL_SNAPSHOT_SECONDS`` are dropped, which bounds what a Redis that lost its data could hide.
+    """
+    entry = _local_snapshots.get(key_id)
+    if entry is None:
+        return None
+    snapshot, version, loaded = entry
+    if time.monotonic() - loaded > LOCAL_SNAPSHOT_SECONDS:
+        _local_snapshots.pop(key_id, None)
+        return None
+    return snapshot, version
+
+
+def load_local_key_snapshot(key_id: str) -> tuple[dict | None, int] | None:
+    """Read the key's version, *then* its row, and keep both as this process's copy.
+
+    In that order a change committed in between leaves a copy with the old version, which the next
+    request finds out of date; the other way round an old row could be kept under the new version.
+    ``(None, version)`` when there is no such key; ``None`` when the version cannot be known (no Redis
+    rate-limit store, Redis down).
+    """
+    version = ratelimit.credential_version(key_bucket(key_id))
+    if version is None:
+        return None
+    api_key = APIKey.objects.select_related("merchant").filter(key_id=key_id).first()
+    if api_key is None:
+        return None, version
+    snapshot = _key_snapshot(api_key)
+    if len(_local_snapshots) >= LOCAL_SNAPSHOT_MAX:
+        _local_snapshots.clear()
+    _local_snapshots[key_id] = (snapshot, version, time.monotonic())
+    return snapshot, version
+
+
+def forget_local_key_snapshot(key_id: str | None = None) -> None:
+    """Drop this process's copy of one key (or of every key)."""
+    if key_id is None:
+        _local_snapshots.clear()
+    else:
+        _local_snapshots.pop(key_id, None)
 
 
 def key_snapshot_problem(snapshot: dict) -> str | None:

@@ -14,9 +14,9 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 
 from core.exceptions import InvalidState, PermissionDenied
 
-from . import keys, scopes
+from . import keys, ratelimit, scopes
 from .models import APIKey, Merchant, RevokedToken
-from .selectors import api_key_cache_key
+from .selectors import api_key_cache_key, forget_local_key_snapshot, key_bucket
 
 logger = logging.getLogger("easypay.accounts")
 
@@ -50,7 +50,11 @@ __all__ = [
 
 
 def api_key_cache_invalidate(key_id: str) -> None:
+    """Every cached copy of the key is out of date: the shared cache entry and, through the key's
+    version in the rate-limit store, each process's own copy (see ``selectors.local_key_snapshot``)."""
     cache.delete(api_key_cache_key(key_id))
+    ratelimit.credential_version_bump(key_bucket(key_id))
+    forget_local_key_snapshot(key_id)
 
 
 def _invalidate_now_and_on_commit(key_id: str) -> None:

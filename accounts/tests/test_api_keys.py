@@ -250,7 +250,7 @@ def _expire_usage_minute(api_key) -> None:
 
     cache.delete(f"apikey:usage:flush:{api_key.pk}")
     if settings.RATE_LIMIT_REDIS_URL:
-        ratelimit._client(settings.RATE_LIMIT_REDIS_URL).delete(ratelimit.use_keys(f"key:{api_key.pk}")[1])
+        ratelimit._client(settings.RATE_LIMIT_REDIS_URL).delete(ratelimit.use_keys(f"key:{api_key.key_id}")[1])
 
 
 def _usage_is_written_at_most_once_a_minute(api_client) -> None:
