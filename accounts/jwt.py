@@ -19,6 +19,7 @@ token issued from the same login (RFC 7009 section 2.1).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,8 @@ from core.exceptions import AuthenticationFailed
 from . import keys, scopes, selectors
 from .ipfilter import check_ip_rules
 from .models import Merchant, MerchantUser, RevokedToken
+
+logger = logging.getLogger("easypay.auth")
 
 CRED_API_KEY = "api_key"
 CRED_USER = "user"
@@ -249,6 +252,14 @@ def token_refresh(*, raw: str) -> TokenPair:
     subject = token_subject(token.payload)
     with transaction.atomic():
         if not _blacklist_refresh(token.payload, raw):
+            # A rotated-out refresh token came back: a client retrying after a lost reply, or a copy in
+            # someone else's hands. Refused and logged with its session so that an operator can revoke
+            # the session (POST /auth/tokens/revoke with the newest refresh token ends it). The session
+            # is not ended automatically: a retry would log the legitimate client out.
+            logger.warning(
+                "refresh token reused",
+                extra={"sid": token.get("sid"), "jti": token.get(jwt_settings.JTI_CLAIM), "cred": subject.cred},
+            )
             raise AuthenticationFailed("The refresh token has already been used or revoked.")
         sid = token.get("sid")
         if subject.cred == CRED_API_KEY:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -57,6 +58,13 @@ def _cidr_list(value):
     return normalized
 
 
+def _within_ceiling(value: int, window: str) -> int:
+    ceiling = settings.API_KEY_MAX_RATE_LIMITS[window]
+    if value > ceiling:
+        raise serializers.ValidationError(f"At most {ceiling} requests per {window} (this server's ceiling).")
+    return value
+
+
 class _APIKeyInput(StrictSerializer):
     name = serializers.CharField(max_length=100, trim_whitespace=True)
     description = serializers.CharField(max_length=1000, allow_blank=True, allow_null=True, required=False)
@@ -77,6 +85,17 @@ class _APIKeyInput(StrictSerializer):
 
     def validate_description(self, value):
         return value or ""
+
+    # A key's limits protect the platform, so a merchant cannot lift them past the operator's ceiling by
+    # minting a key (``API_KEY_MAX_RATE_LIMITS``; the create_api_key command is the operator's own way).
+    def validate_rate_limit_per_minute(self, value):
+        return _within_ceiling(value, "minute")
+
+    def validate_rate_limit_per_hour(self, value):
+        return _within_ceiling(value, "hour")
+
+    def validate_rate_limit_per_day(self, value):
+        return _within_ceiling(value, "day")
 
     def validate_ip_whitelist(self, value):
         return _cidr_list(value)

@@ -132,6 +132,22 @@ def test_limits_need_not_be_ordered(api_client):
     assert response.status_code == 201
 
 
+def test_limits_above_the_servers_ceiling_are_refused_on_create_and_update(api_client, settings):
+    settings.API_KEY_MAX_RATE_LIMITS = {"minute": 1000, "hour": 50_000, "day": 1_000_000}
+    response = _create(api_client, rate_limit_per_minute=1001, rate_limit_per_day=1_000_001)
+    assert response.status_code == 400
+    details = response.json()["error"]["details"]
+    assert set(details) == {"rate_limit_per_minute", "rate_limit_per_day"}
+    assert "1000" in details["rate_limit_per_minute"][0]
+
+    created = _create(api_client, rate_limit_per_minute=1000, rate_limit_per_hour=50_000)
+    assert created.status_code == 201
+    key_id = created.json()["data"]["id"]
+    changed = api_client.patch(f"{URL}/{key_id}", {"rate_limit_per_hour": 50_001}, format="json")
+    assert changed.status_code == 400
+    assert APIKey.objects.get(pk=key_id).rate_limit_per_hour == 50_000
+
+
 def test_list_and_get_are_merchant_scoped(api_client, other_api_client):
     mine = _create(api_client).json()["data"]
     theirs = _create(other_api_client).json()["data"]

@@ -52,6 +52,23 @@ def test_lifecycle_issue_use_refresh_validate_revoke(api_key, anon_client, clien
     assert anon_client.post(f"{TOKENS}/revoke", {"token": new["access_token"]}, format="json").status_code == 200
 
 
+def test_a_reused_refresh_token_is_refused_and_logged_with_its_session(
+    api_key, obtain, anon_client, client_for, caplog
+):
+    pair = obtain(api_key)
+    new = anon_client.post(f"{TOKENS}/refresh", {"refresh_token": pair["refresh_token"]}, format="json").json()["data"]
+    with caplog.at_level("WARNING", logger="easypay.auth"):
+        again = anon_client.post(f"{TOKENS}/refresh", {"refresh_token": pair["refresh_token"]}, format="json")
+    assert again.status_code == 401
+    [record] = [r for r in caplog.records if r.getMessage() == "refresh token reused"]
+    assert record.sid and record.cred == "api_key"
+    assert pair["refresh_token"] not in caplog.text
+    # The client that rotated first (or retried) keeps working; the operator can end the session.
+    assert client_for(bearer=new["access_token"]).get(ME).status_code == 200
+    assert anon_client.post(f"{TOKENS}/revoke", {"token": new["refresh_token"]}, format="json").status_code == 200
+    assert client_for(bearer=new["access_token"]).get(ME).status_code == 401
+
+
 def test_revocation_survives_a_cache_flush(api_key, obtain, anon_client, client_for):
     from django.core.cache import cache
 
