@@ -21,7 +21,7 @@ migrate: venv
 	$(PY) manage.py setup_staff_groups
 
 run: venv migrate
-	$(PY) manage.py seed_demo
+	PORT=$(PORT) $(PY) manage.py seed_demo
 	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) PY=$(PY) bash scripts/run-dev.sh
 
 test: venv

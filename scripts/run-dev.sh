@@ -6,6 +6,8 @@ PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
 EMULATOR_PORT=${EMULATOR_PORT:-8999}
 export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
+# The app talks to the emulator started below, whatever port it was given.
+export AUTHORIZE_NET_ENDPOINT=${AUTHORIZE_NET_ENDPOINT:-http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.api}
 
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 
@@ -28,4 +30,4 @@ class Command(BaseCommand):
             return
         created = api_key_create(merchant=merchant, name="demo key", permissions=["*"])
         self.stdout.write(self.style.SUCCESS(f"Demo API key (shown once): {created.key}"))
-        self.stdout.write(f"  curl -H 'X-API-Key: {created.key}' http://127.0.0.1:8000/api/v1/auth/me")
+        self.stdout.write(f"  curl -H 'X-API-Key: {created.key}' http://127.0.0.1:{os.environ.get('PORT', '8000')}/api/v1/auth/me")
