@@ -56,8 +56,8 @@ class AuditLog(models.Model):
     resource_type = models.CharField(max_length=50, blank=True, default="")
     resource_id = models.CharField(max_length=255, blank=True, default="")
     # PROTECT: an audit trail outlives nothing it describes; a merchant with history is suspended, not deleted.
-    merchant = models.ForeignKey(
-        "accounts.Merchant", on_delete=models.PROTECT, null=True, blank=True, related_name="audit_logs"
+    merchant = models.ForeignKey(  # indexed by audit_merchant_created_idx
+        "accounts.Merchant", on_delete=models.PROTECT, null=True, blank=True, related_name="audit_logs", db_index=False
     )
     actor_type = models.CharField(max_length=20, choices=ActorType.choices, default=ActorType.ANONYMOUS)
     actor_id = models.CharField(max_length=128, blank=True, default="")
