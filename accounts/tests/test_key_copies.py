@@ -22,26 +22,12 @@ def _as_another_process(key_id, old_copy):
     selectors._local_snapshots[key_id] = old_copy
 
 
-def _redis_commands(monkeypatch):
-    import redis.connection
-
-    sent = []
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
-    return sent
-
-
-def test_a_known_key_costs_one_redis_round_trip_for_auth_limits_and_usage(api_client, monkeypatch):
+def test_a_known_key_costs_one_redis_round_trip_for_auth_limits_and_usage(api_client, request):
     assert api_client.get("/api/v1/auth/me").status_code == 200  # reads the version, then the row
     key_id = api_client.api_key.api_key.key_id
     assert _copy(key_id) is not None
 
-    sent = _redis_commands(monkeypatch)
+    sent = request.getfixturevalue("redis_commands")
     response = api_client.get("/api/v1/auth/me")
     assert response.status_code == 200
     assert response["X-RateLimit-Remaining"]
@@ -91,10 +77,10 @@ def test_a_stale_copy_costs_the_limit_one_request_not_two(api_client, settings):
     assert int(response["X-RateLimit-Remaining-Minute"]) == limit - 2  # two requests, counted once each
 
 
-def test_a_wrong_secret_is_refused_from_the_copy_without_redis(api_client, anon_client, monkeypatch):
+def test_a_wrong_secret_is_refused_from_the_copy_without_redis(api_client, anon_client, request):
     assert api_client.get("/api/v1/auth/me").status_code == 200
     key_id = api_client.api_key.api_key.key_id
-    sent = _redis_commands(monkeypatch)
+    sent = request.getfixturevalue("redis_commands")
     anon_client.credentials(HTTP_X_API_KEY=f"{key_id}.{'x' * 43}")
     assert anon_client.get("/api/v1/auth/me").status_code == 401
     assert sent == []

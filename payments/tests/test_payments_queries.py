@@ -101,22 +101,13 @@ def test_creating_a_payment_costs_a_fixed_set_of_statements(api_client, anet_san
 
 
 @pytest.mark.redis
-def test_reading_a_cached_payment_costs_two_redis_round_trips(api_client, anet_sandbox, monkeypatch):
+def test_reading_a_cached_payment_costs_two_redis_round_trips(api_client, anet_sandbox, request):
     """The rate limits with the key's use counter and version (one script: the process's copy of the key
     is current), then the payment."""
-    import redis.connection
-
     payment_id = create(api_client, amount="3.00").json()["data"]["id"]
     assert api_client.get(f"/api/v1/payments/{payment_id}").status_code == 200  # cached now
 
-    sent = []
-    original = redis.connection.AbstractConnection.send_packed_command
-
-    def counting(self, command, check_health=True):
-        sent.append(command)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    sent = request.getfixturevalue("redis_commands")
     response = api_client.get(f"/api/v1/payments/{payment_id}")
     assert response.status_code == 200
     assert response["X-RateLimit-Remaining"]  # the limits were checked
