@@ -433,7 +433,7 @@ class Stack:
         self.procs.start("celery", argv, self.env)
 
     def start_receiver(self) -> None:
-        argv = [self.python, str(BENCH / "receiver.py"), "--port", str(self.receiver_port)]
+        argv = [self.python, str(ROOT / "scripts" / "webhook_receiver.py"), "--port", str(self.receiver_port)]
         proc = self.procs.start("receiver", argv, self.env)
         if not wait_http(self.receiver_port, "/stats", 15, proc=proc):
             raise RuntimeError(f"webhook receiver did not start:\n{self.procs.tail('receiver')}")

@@ -7,7 +7,7 @@
   system user when we are root) that a test may stop and start again;
 * Redis: a db of the machine's server (flushed before and after), or a PRIVATE ``redis-server``;
 * the Authorize.Net emulator (``python -m payments.gateways.sandbox``, state in a SQLite file so a
-  restart keeps its transactions), a webhook receiver (``tests/faults/receiver.py``);
+  restart keeps its transactions), a webhook receiver (``scripts/webhook_receiver.py``);
 * ``migrate``, a Celery worker (prefork), Celery beat, gunicorn (gthread) serving config.wsgi with
   production settings (``tests.faults.settings``: production plus two knobs, see that module);
 * a merchant with an API key of very high limits and a webhook endpoint pointing at the receiver.
@@ -571,7 +571,7 @@ class Stack:
         wait_until(lambda: not port_open(self.emulator_port), 10, what="the emulator to go away")
 
     def start_receiver(self) -> None:
-        argv = [PYTHON, str(ROOT / "tests" / "faults" / "receiver.py"), "--port", str(self.receiver_port)]
+        argv = [PYTHON, str(ROOT / "scripts" / "webhook_receiver.py"), "--port", str(self.receiver_port)]
         proc = self.procs.start("receiver", argv, self.env)
         wait_until(
             lambda: proc.poll() is None and http_request(self.receiver_port, "GET", "/health", timeout=2).status == 200,

@@ -1,11 +1,13 @@
-"""A merchant's webhook endpoint for the fault tests and the soak (its own process, loopback only).
+"""A merchant's webhook endpoint for the fault tests, the soak and the benchmark (its own process,
+loopback only).
 
 ``POST /hook`` records the delivery the moment it arrives (event id, delivery id, attempt number, event
 type, signature check), then waits ``delay`` seconds (a slow receiver) and answers ``status``.
-``GET /deliveries`` lists every delivery recorded; ``POST /config`` ``{"delay", "status", "secret"}``
-changes the behaviour; ``POST /reset`` forgets the deliveries.
+``GET /deliveries`` lists every delivery recorded; ``GET /stats`` sums them up (count, distinct events,
+types, signatures good and bad, first and last arrival); ``POST /config`` ``{"delay", "status",
+"secret"}`` changes the behaviour; ``POST /reset`` forgets the deliveries (and takes ``{"secret"}``).
 
-    python tests/faults/receiver.py --port 8123
+    python scripts/webhook_receiver.py --port 8123
 """
 
 from __future__ import annotations
@@ -49,6 +51,23 @@ class Store:
             }
             self.deliveries.append(row)
             return row
+
+    def stats(self) -> dict:
+        with self.lock:
+            rows = list(self.deliveries)
+        types: dict[str, int] = {}
+        for row in rows:
+            types[str(row["type"])] = types.get(str(row["type"]), 0) + 1
+        arrivals = [row["received_at"] for row in rows]
+        return {
+            "count": len(rows),
+            "unique": len({row["event_id"] for row in rows}),
+            "types": types,
+            "signature_ok": sum(row["signature_ok"] is True for row in rows),
+            "signature_bad": sum(row["signature_ok"] is False for row in rows),
+            "first": min(arrivals) if arrivals else None,
+            "last": max(arrivals) if arrivals else None,
+        }
 
 
 def signature_valid(secret: str, body: bytes, header: str) -> bool:
@@ -100,8 +119,11 @@ class Handler(BaseHTTPRequestHandler):
                     STORE.secret = data["secret"] or None
             self._answer(200, {"delay": STORE.delay, "status": STORE.status})
         elif self.path == "/reset":
+            data = json.loads(body or b"{}")
             with STORE.lock:
                 STORE.deliveries.clear()
+                if "secret" in data:
+                    STORE.secret = data["secret"] or None
             self._answer(200, {"reset": True})
         else:
             self._answer(404, {"error": "not found"})
@@ -111,6 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             with STORE.lock:
                 rows = [dict(r) for r in STORE.deliveries]
             self._answer(200, rows)
+        elif self.path == "/stats":
+            self._answer(200, STORE.stats())
         elif self.path == "/health":
             self._answer(200, {"status": "ok"})
         else:
