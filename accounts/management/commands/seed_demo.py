@@ -30,4 +30,6 @@ class Command(BaseCommand):
             return
         created = api_key_create(merchant=merchant, name="demo key", permissions=["*"])
         self.stdout.write(self.style.SUCCESS(f"Demo API key (shown once): {created.key}"))
-        self.stdout.write(f"  curl -H 'X-API-Key: {created.key}' http://127.0.0.1:{os.environ.get('PORT', '8000')}/api/v1/auth/me")
+        self.stdout.write(
+            f"  curl -H 'X-API-Key: {created.key}' http://127.0.0.1:{os.environ.get('PORT', '8000')}/api/v1/auth/me"
+        )
