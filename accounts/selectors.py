@@ -7,9 +7,10 @@ import time
 import uuid
 from datetime import datetime
 
-from django.core.cache import cache
 from django.db.models import QuerySet
 from django.utils import timezone
+
+from core.cache import leased_fill, leased_read
 
 from . import keys, ratelimit
 from .models import APIKey, MerchantUser
@@ -23,7 +24,7 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
 
 
 def api_key_cache_key(key_id: str) -> str:
-    return f"apikey:v1:{key_id}"
+    return f"apikey:v2:{key_id}"
 
 
 def api_key_list(*, merchant_id) -> QuerySet[APIKey]:
@@ -65,15 +66,16 @@ def _key_snapshot(api_key: APIKey) -> dict:
 
 
 def load_key_snapshot(key_id: str) -> dict | None:
-    """Cache-aside read of a key (the design's "Authentication Flow"); every key write invalidates it."""
+    """Cache-aside read of a key (the design's "Authentication Flow"); every key write invalidates it.
+    Leased (``core.cache``): a read that raced a revocation can never cache the key as it was."""
     cache_key = api_key_cache_key(key_id)
-    snapshot = cache.get(cache_key)
+    snapshot, lease = leased_read(cache_key)
     if snapshot is None:
         api_key = APIKey.objects.select_related("merchant").filter(key_id=key_id).first()
         if api_key is None:
             return None
         snapshot = _key_snapshot(api_key)
-        cache.set(cache_key, snapshot, API_KEY_CACHE_SECONDS)
+        leased_fill(cache_key, snapshot, lease=lease, ttl=API_KEY_CACHE_SECONDS)
     return snapshot
 
 

@@ -12,6 +12,7 @@ from django.db.models import F
 from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
+from core.cache import leased_invalidate
 from core.exceptions import InvalidState, PermissionDenied
 
 from . import keys, ratelimit, scopes
@@ -52,7 +53,7 @@ __all__ = [
 def api_key_cache_invalidate(key_id: str) -> None:
     """Every cached copy of the key is out of date: the shared cache entry and, through the key's
     version in the rate-limit store, each process's own copy (see ``selectors.local_key_snapshot``)."""
-    cache.delete(api_key_cache_key(key_id))
+    leased_invalidate(api_key_cache_key(key_id))
     ratelimit.credential_version_bump(key_bucket(key_id))
     forget_local_key_snapshot(key_id)
 

@@ -1,146 +1,36 @@
 """Cache-aside for ``GET /payments/{id}``: the serialized payment, keyed by merchant and payment.
 
 The merchant is part of the key, so one merchant's cached object can never answer another's
-request. Services invalidate after every committed write of the payment.
-
-A plain "read the row, then put it in the cache" can store a stale copy: a reader loads the row,
-a refund commits and invalidates, then the reader writes the old row into the cache, where it
-would stay for the whole TTL. So a miss takes a *lease* (a random token next to the entry, in the
-same round trip as the read), and the copy is stored only if the lease is still there; an
-invalidation deletes the entry and the lease together. A write that commits between the reader's
-read and its fill therefore always wins (memcache "leases", Nishtala et al., NSDI 2013). A miss
-that finds another reader's lease simply does not fill. The TTL is only a backstop.
-
-With Redis the read-or-lease and the fill are one Lua script each; with the in-process cache
-(``make run``, tests) a lock gives the same guarantees within the one process it serves.
+request. Services invalidate after every committed write of the payment (and at the write). The
+cache is leased (``core.cache``): a GET that read the row before a refund committed can never store
+that row over the refund.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import random
-import threading
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
-logger = logging.getLogger("easypay.payments")
+from core.cache import leased_fill, leased_invalidate, leased_read
 
 DEFAULT_TTL_SECONDS = 60
-LEASE_MILLISECONDS = 5000
-
-# KEYS: entry, lease. ARGV: token, lease ms. -> {1, entry} | {0, token} (lease taken) | {0, false}
-_READ_OR_LEASE = """
-local entry = redis.call('GET', KEYS[1])
-if entry then return {1, entry} end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0, ARGV[1]} end
-return {0, false}
-"""
-# KEYS: entry, lease. ARGV: token, entry, ttl seconds. -> 1 stored, 0 the lease was gone (invalidated).
-_FILL_IF_LEASED = """
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  redis.call('DEL', KEYS[2])
-  return 1
-end
-return 0
-"""
-
-_local_lock = threading.Lock()
-_scripts: dict[int, tuple[Any, Any]] = {}
-
-
-def _ttl() -> int:
-    return int(getattr(settings, "PAYMENT_CACHE_SECONDS", DEFAULT_TTL_SECONDS))
 
 
 def payment_cache_key(*, merchant_id, payment_id) -> str:
     return f"payments:v2:{merchant_id}:{payment_id}"
 
 
-def _keys(merchant_id, payment_id) -> tuple[str, str]:
-    key = payment_cache_key(merchant_id=merchant_id, payment_id=payment_id)
-    return key, f"{key}:lease"
-
-
-def _stored(*keys: str) -> list[str]:
-    """The names Redis holds them under (the cache's KEY_PREFIX and version applied)."""
-    return [cache.make_key(key) for key in keys]
-
-
-def _redis():
-    """The default cache's Redis client and its two scripts, or ``None`` when the cache is not Redis."""
-    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
-        return None
-    from django_redis import get_redis_connection
-
-    client = get_redis_connection("default")
-    scripts = _scripts.get(id(client))
-    if scripts is None:
-        scripts = _scripts[id(client)] = (
-            client.register_script(_READ_OR_LEASE),
-            client.register_script(_FILL_IF_LEASED),
-        )
-    return client, scripts
-
-
 def payment_cache_read(*, merchant_id, payment_id) -> tuple[dict[str, Any] | None, str | None]:
-    """``(data, None)`` on a hit; ``(None, lease)`` on a miss, where ``lease`` (maybe ``None``: another
-    reader holds it, or the cache is down) is what :func:`payment_cache_fill` needs to store the row."""
-    key, lease_key = _keys(merchant_id, payment_id)
-    token = f"{random.getrandbits(64):016x}"  # tells leases apart: nothing to guess, no syscall
-    backend = _redis()
-    if backend is None:
-        with _local_lock:
-            entry = cache.get(key)
-            if entry is not None:
-                return json.loads(entry), None
-            return None, token if cache.add(lease_key, token, LEASE_MILLISECONDS / 1000) else None
-    read_or_lease = backend[1][0]
-    try:
-        found, value = read_or_lease(keys=_stored(key, lease_key), args=[token, LEASE_MILLISECONDS])
-    except Exception:  # a cache outage degrades to reading the database
-        logger.warning("payment cache read failed", extra={"payment_id": str(payment_id)})
-        return None, None
-    if int(found):
-        return json.loads(value), None
-    return None, token if value else None
+    """``(data, None)`` on a hit; ``(None, lease)`` on a miss (see ``core.cache.leased_read``)."""
+    return leased_read(payment_cache_key(merchant_id=merchant_id, payment_id=payment_id))
 
 
 def payment_cache_fill(*, merchant_id, payment_id, data: dict[str, Any], lease: str | None) -> bool:
-    """Store ``data`` read from the database after :func:`payment_cache_read` gave ``lease``; refused
-    (``False``) when the payment was invalidated meanwhile, so a stale read is never cached."""
-    if lease is None:
-        return False
-    key, lease_key = _keys(merchant_id, payment_id)
-    entry = json.dumps(data, separators=(",", ":"))
-    backend = _redis()
-    if backend is None:
-        with _local_lock:
-            if cache.get(lease_key) != lease:
-                return False
-            cache.set(key, entry, _ttl())
-            cache.delete(lease_key)
-            return True
-    fill_if_leased = backend[1][1]
-    try:
-        return bool(int(fill_if_leased(keys=_stored(key, lease_key), args=[lease, entry, _ttl()])))
-    except Exception:
-        logger.warning("payment cache fill failed", extra={"payment_id": str(payment_id)})
-        return False
+    """Store the row read after a miss; refused when the payment was written meanwhile."""
+    ttl = int(getattr(settings, "PAYMENT_CACHE_SECONDS", DEFAULT_TTL_SECONDS))
+    return leased_fill(payment_cache_key(merchant_id=merchant_id, payment_id=payment_id), data, lease=lease, ttl=ttl)
 
 
 def payment_cache_invalidate(*, merchant_id, payment_id) -> None:
-    """Drop the entry and any reader's lease (so a read that started before this write cannot fill)."""
-    key, lease_key = _keys(merchant_id, payment_id)
-    try:
-        backend = _redis()
-        if backend is None:
-            with _local_lock:
-                cache.delete_many([key, lease_key])
-            return
-        backend[0].delete(*_stored(key, lease_key))
-    except Exception:  # a cache outage must never fail a committed payment write
-        logger.warning("payment cache invalidation failed", extra={"payment_id": str(payment_id)})
+    leased_invalidate(payment_cache_key(merchant_id=merchant_id, payment_id=payment_id))

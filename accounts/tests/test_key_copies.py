@@ -112,3 +112,21 @@ def test_copies_expire(api_client, monkeypatch):
     selectors._local_snapshots[key_id] = (snapshot, version, loaded - selectors.LOCAL_SNAPSHOT_SECONDS - 1)
     assert selectors.local_key_snapshot(key_id) is None
     assert _copy(key_id) is None
+
+
+def test_the_shared_snapshot_cache_never_keeps_a_key_read_before_its_revocation(api_key, monkeypatch):
+    """The path JWTs minted from a key take: a read that loaded the row just before a revocation
+    committed cannot cache the key as active (its fill is refused)."""
+    key_id = api_key.api_key.key_id
+    real_snapshot = selectors._key_snapshot
+
+    def read_then_revoke(row):
+        snapshot = real_snapshot(row)  # the row as this read loaded it
+        api_key_revoke(api_key=api_key.api_key)  # commits and invalidates meanwhile
+        return snapshot
+
+    monkeypatch.setattr(selectors, "_key_snapshot", read_then_revoke)
+    stale = selectors.load_key_snapshot(key_id)
+    monkeypatch.setattr(selectors, "_key_snapshot", real_snapshot)
+    assert stale["status"] == "active"  # what that one read saw
+    assert selectors.load_key_snapshot(key_id)["status"] == "revoked"  # not what the cache kept
