@@ -25,7 +25,12 @@ def test_every_changelist_and_change_page_renders(staff_client, captured_payment
         obj = model._default_manager.first()
         if obj is not None:
             change = f"{url}{obj.pk}/change/"
-            assert client.get(change).status_code == 200, change
+            status = client.get(change).status_code
+            if status == 302 and not model._default_manager.filter(pk=obj.pk).exists():
+                # A row committed by a background thread of an earlier test (another connection) and
+                # removed by its cleanup in between: the admin rightly answers "no such object".
+                continue
+            assert status == 200, change
     assert client.get("/admin/").status_code == 200
 
 
