@@ -26,7 +26,13 @@ from audit.adminlib import (
 from . import scopes
 from .ipfilter import normalize_cidrs
 from .models import APIKey, Merchant, MerchantUser, RevokedToken
-from .services import UPDATABLE_FIELDS, api_key_cache_invalidate, api_key_create, api_key_revoke, api_key_update
+from .services import (
+    UPDATABLE_FIELDS,
+    api_key_cache_invalidate_now_and_on_commit,
+    api_key_create,
+    api_key_revoke,
+    api_key_update,
+)
 
 User = get_user_model()
 
@@ -61,7 +67,7 @@ class MerchantAdmin(EasyPayModelAdmin):
         if change and "status" in form.changed_data:
             # Authentication caches a key snapshot that includes the merchant's status.
             for key_id in obj.api_keys.values_list("key_id", flat=True):
-                api_key_cache_invalidate(key_id)
+                api_key_cache_invalidate_now_and_on_commit(key_id)
 
 
 class MerchantMembershipInline(admin.StackedInline):

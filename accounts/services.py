@@ -39,6 +39,7 @@ UPDATABLE_FIELDS = frozenset(
 __all__ = [
     "CreatedKey",
     "api_key_cache_invalidate",
+    "api_key_cache_invalidate_now_and_on_commit",
     "api_key_cache_key",
     "api_key_create",
     "api_key_revoke",
@@ -58,9 +59,10 @@ def api_key_cache_invalidate(key_id: str) -> None:
     forget_local_key_snapshot(key_id)
 
 
-def _invalidate_now_and_on_commit(key_id: str) -> None:
-    # Now, so this process never serves the old snapshot; after commit, so a request that re-cached
-    # the old row while our transaction was open cannot keep it.
+def api_key_cache_invalidate_now_and_on_commit(key_id: str) -> None:
+    """For a change made in the caller's transaction: now, so this process never serves the old
+    snapshot; after commit, so a request that read the old row while the transaction was open (and
+    cached it, or kept it as its process's copy under the version bumped "now") cannot keep it."""
     api_key_cache_invalidate(key_id)
     transaction.on_commit(lambda: api_key_cache_invalidate(key_id))
 
@@ -144,7 +146,7 @@ def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **ch
         setattr(api_key, field, value)
     if changes:
         api_key.save(update_fields=[*changes, "updated_at"])
-    _invalidate_now_and_on_commit(api_key.key_id)
+    api_key_cache_invalidate_now_and_on_commit(api_key.key_id)
     return api_key
 
 
@@ -155,7 +157,7 @@ def api_key_revoke(*, api_key: APIKey) -> APIKey:
         status=APIKey.Status.REVOKED, revoked_at=now, updated_at=now
     )
     api_key.refresh_from_db()
-    _invalidate_now_and_on_commit(api_key.key_id)
+    api_key_cache_invalidate_now_and_on_commit(api_key.key_id)
     logger.info("api key revoked", extra={"key_id": api_key.key_id, "merchant_id": str(api_key.merchant_id)})
     return api_key
 
@@ -170,7 +172,7 @@ def api_keys_expire(*, now: datetime | None = None) -> int:
         status=APIKey.Status.REVOKED, revoked_at=now, updated_at=now
     )
     for key_id in key_ids:
-        _invalidate_now_and_on_commit(key_id)
+        api_key_cache_invalidate_now_and_on_commit(key_id)
     return count
 
 

@@ -5,6 +5,8 @@ that never saw the change would still hold it."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from accounts import ratelimit, selectors
@@ -130,3 +132,29 @@ def test_the_shared_snapshot_cache_never_keeps_a_key_read_before_its_revocation(
     monkeypatch.setattr(selectors, "_key_snapshot", real_snapshot)
     assert stale["status"] == "active"  # what that one read saw
     assert selectors.load_key_snapshot(key_id)["status"] == "revoked"  # not what the cache kept
+
+
+def test_a_merchant_suspended_in_the_admin_is_refused_even_by_a_copy_read_before_the_commit(
+    api_client, django_capture_on_commit_callbacks, rf
+):
+    from django.contrib import admin
+
+    from accounts.models import Merchant
+
+    assert api_client.get("/api/v1/auth/me").status_code == 200
+    key_id = api_client.api_key.api_key.key_id
+    old_snapshot = _copy(key_id)[0]
+    merchant = api_client.merchant
+    merchant.status = "suspended"
+    model_admin = admin.site._registry[Merchant]
+    form = type("Form", (), {"changed_data": ["status"]})()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        model_admin.save_model(rf.post("/admin/"), merchant, form, change=True)
+        # Another process reads the key after the first bump but before the commit: the row it sees is
+        # still the active one, and it keeps it under the version as of now.
+        version = ratelimit.credential_version(selectors.key_bucket(key_id))
+        _as_another_process(key_id, (old_snapshot, version, time.monotonic()))
+    for callback in callbacks:
+        callback()  # the commit, and the bump after it
+
+    assert api_client.get("/api/v1/auth/me").status_code == 401
