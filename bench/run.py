@@ -24,7 +24,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -39,6 +38,10 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script: bench/ is sys.path[0]
+    sys.path.insert(0, str(ROOT))
+from scripts.processes import Processes, children_of, free_port, group_pids  # noqa: E402
+
 BENCH = ROOT / "bench"
 LUA = BENCH / "lua"
 RESULTS = BENCH / "results"
@@ -124,71 +127,6 @@ ERROR_RATE_MAX = 0.001
 # --- processes ------------------------------------------------------------------------------------
 
 
-class Processes:
-    """Children started in their own sessions; stopped by process-group id (their own pid)."""
-
-    def __init__(self, state_dir: Path):
-        self.state_dir = state_dir
-        self.children: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-
-    def start(self, name: str, argv: list[str], env: dict) -> subprocess.Popen:
-        log_path = self.state_dir / f"{name}.log"
-        self.logs[name] = log_path
-        with open(log_path, "ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 (argv built here, no shell)
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        self.children[name] = proc
-        with open(self.state_dir / "pids", "a") as fh:
-            fh.write(f"{proc.pid}\n")
-        log(f"started {name} (pid {proc.pid})")
-        return proc
-
-    def alive(self, name: str) -> bool:
-        proc = self.children.get(name)
-        return proc is not None and proc.poll() is None
-
-    def tail(self, name: str, lines: int = 15) -> str:
-        path = self.logs.get(name)
-        if not path or not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def stop(self, name: str) -> None:
-        proc = self.children.pop(name, None)
-        if proc is not None:
-            self._stop(name, proc)
-
-    def stop_all(self) -> None:
-        for name, proc in reversed(list(self.children.items())):
-            self._stop(name, proc)
-        self.children.clear()
-
-    @staticmethod
-    def _stop(name: str, proc: subprocess.Popen) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            log(f"{name} (pid {proc.pid}) ignored SIGTERM: SIGKILL")
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        # The group may still hold children (gunicorn workers, celery pool) after its leader left.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def wait_http(port: int, path: str, timeout: float, ok=(200,), proc: subprocess.Popen | None = None) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -232,34 +170,6 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
 
 
-def group_pids(pgid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            out.append(int(entry.name))
-    return sorted(out)
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return sorted(out)
-
-
 def memory_kb(pid: int) -> dict:
     values = {}
     try:
@@ -286,7 +196,7 @@ class Stack:
     def __init__(self, cfg: Config, state_dir: Path):
         self.cfg = cfg
         self.state_dir = state_dir
-        self.procs = Processes(state_dir)
+        self.procs = Processes(state_dir, log=log)
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         self.db_name = f"easypay_bench_{stamp}_{os.getpid()}"
         admin = urlparse(cfg.pg_admin_url)

@@ -32,7 +32,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
@@ -44,6 +43,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scripts.processes import Processes, children_of, free_port, port_open
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -53,34 +54,6 @@ SHARED_REDIS = os.environ.get("FAULTS_REDIS_HOST_PORT") or "127.0.0.1:6379"
 
 def log(message: str) -> None:
     print(f"[stack {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def children_of(pid: int) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            out.append(int(entry.name))
-    return sorted(out)
 
 
 def pg_bin(name: str) -> str:
@@ -155,82 +128,6 @@ def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "c
 
 
 # --- processes -------------------------------------------------------------------------------------
-
-
-class Processes:
-    """Children started in their own sessions, stopped by process-group id (their own pid)."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.children: dict[str, subprocess.Popen] = {}
-        self.logs: dict[str, Path] = {}
-
-    def start(self, name: str, argv: list[str], env: dict, user: str | None = None) -> subprocess.Popen:
-        log_path = self.state_dir / f"{name}.log"
-        self.logs[name] = log_path
-        kwargs: dict[str, Any] = {}
-        if user is not None:
-            entry = pwd.getpwnam(user)
-            kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-        with open(log_path, "ab") as out:
-            proc = subprocess.Popen(
-                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
-            )
-        self.children[name] = proc
-        with open(self.state_dir / "pids", "a") as fh:
-            fh.write(f"{proc.pid}\n")
-        log(f"started {name} (pid {proc.pid})")
-        return proc
-
-    def pid(self, name: str) -> int | None:
-        proc = self.children.get(name)
-        return proc.pid if proc is not None else None
-
-    def alive(self, name: str) -> bool:
-        proc = self.children.get(name)
-        return proc is not None and proc.poll() is None
-
-    def tail(self, name: str, lines: int = 30) -> str:
-        path = self.logs.get(name)
-        if not path or not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
-        """Signal the whole group of ``name`` (e.g. SIGKILL: a crash) and forget it."""
-        proc = self.children.pop(name, None)
-        if proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-
-    def stop(self, name: str, grace: float = 10) -> None:
-        proc = self.children.pop(name, None)
-        if proc is not None:
-            self._stop(name, proc, grace)
-
-    def stop_all(self) -> None:
-        for name, proc in reversed(list(self.children.items())):
-            self._stop(name, proc, 10)
-        self.children.clear()
-
-    @staticmethod
-    def _stop(name: str, proc: subprocess.Popen, grace: float) -> None:
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if proc.poll() is None:
-            log(f"{name} (pid {proc.pid}) ignored SIGTERM: SIGKILL")
-        # The group may still hold children (gunicorn workers, celery pool) after its leader left.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(5)
 
 
 # --- private servers -------------------------------------------------------------------------------
@@ -384,7 +281,7 @@ class Stack:
     def __init__(self, options: StackOptions | None = None, **kwargs: Any) -> None:
         self.opts = options or StackOptions(**kwargs)
         self.state_dir = Path(tempfile.mkdtemp(prefix=f"easypay_faults_{self.opts.tag}_"))
-        self.procs = Processes(self.state_dir)
+        self.procs = Processes(self.state_dir, log=log)
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
         self.db_name = f"easypay_faults_{self.opts.tag}_{stamp}_{os.getpid()}"
         self.pg: PrivatePostgres | None = None

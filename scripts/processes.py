@@ -1,0 +1,135 @@
+"""The processes of a local stack (``make bench``, ``make faults``, ``make soak``), started and stopped
+the same way: each child in its own session, stopped by its process-group id (its own pid), every pid
+appended to ``<state_dir>/pids`` so that a wrapper (``bench/run.sh``) can clean up even when the Python
+side dies hard; output to ``<state_dir>/<name>.log``.
+
+Standard library only: the bench imports it before the project is set up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_open(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _pids_where(field: int, value: int) -> list[int]:
+    """Pids whose /proc/<pid>/stat field (after the command name) equals ``value``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[field]) == value:
+            out.append(int(entry.name))
+    return sorted(out)
+
+
+def children_of(pid: int) -> list[int]:
+    return _pids_where(1, pid)  # ppid
+
+
+def group_pids(pgid: int) -> list[int]:
+    return _pids_where(2, pgid)  # process group
+
+
+class Processes:
+    """Children started in their own sessions, stopped by process-group id (their own pid)."""
+
+    def __init__(self, state_dir: Path, log: Callable[[str], None] = print) -> None:
+        self.state_dir = state_dir
+        self.log = log
+        self.children: dict[str, subprocess.Popen] = {}
+        self.logs: dict[str, Path] = {}
+
+    def start(self, name: str, argv: list[str], env: dict, user: str | None = None) -> subprocess.Popen:
+        log_path = self.state_dir / f"{name}.log"
+        self.logs[name] = log_path
+        kwargs: dict[str, Any] = {}
+        if user is not None:
+            entry = pwd.getpwnam(user)
+            kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
+        with open(log_path, "ab") as out:
+            proc = subprocess.Popen(  # noqa: S603 (argv built by the caller, no shell)
+                argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **kwargs
+            )
+        self.children[name] = proc
+        with open(self.state_dir / "pids", "a") as fh:
+            fh.write(f"{proc.pid}\n")
+        self.log(f"started {name} (pid {proc.pid})")
+        return proc
+
+    def pid(self, name: str) -> int | None:
+        proc = self.children.get(name)
+        return proc.pid if proc is not None else None
+
+    def alive(self, name: str) -> bool:
+        proc = self.children.get(name)
+        return proc is not None and proc.poll() is None
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        path = self.logs.get(name)
+        if not path or not path.exists():
+            return ""
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Signal the whole group of ``name`` (e.g. SIGKILL: a crash) and forget it."""
+        proc = self.children.pop(name, None)
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+
+    def stop(self, name: str, grace: float = 10) -> None:
+        proc = self.children.pop(name, None)
+        if proc is not None:
+            self._stop(name, proc, grace)
+
+    def stop_all(self, grace: float = 10) -> None:
+        for name, proc in reversed(list(self.children.items())):
+            self._stop(name, proc, grace)
+        self.children.clear()
+
+    def _stop(self, name: str, proc: subprocess.Popen, grace: float) -> None:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if proc.poll() is None:
+            self.log(f"{name} (pid {proc.pid}) ignored SIGTERM: SIGKILL")
+        # The group may still hold children (gunicorn workers, celery pool) after its leader left.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(5)
