@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -160,6 +161,7 @@ class Decision:
 class _RedisState:
     lock = threading.Lock()
     clients: dict[str, redis.Redis] = {}
+    scripts: dict[tuple[int, str], Any] = {}
     down_until = 0.0
     last_warning = 0.0
 
@@ -176,6 +178,15 @@ def _client(url: str) -> redis.Redis:
             client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
             _RedisState.clients[url] = client
         return client
+
+
+def _script(client: redis.Redis, lua: str):
+    """The registered script, made once per client (``register_script`` hashes the source each time)."""
+    key = (id(client), lua)
+    script = _RedisState.scripts.get(key)
+    if script is None:
+        script = _RedisState.scripts[key] = client.register_script(lua)
+    return script
 
 
 def _fail_open(limiter: str, exc: Exception | None) -> None:
@@ -246,10 +257,10 @@ def _hit_redis(
     ttls = [seconds + 1 for _, seconds, _, _, _ in layout]
     limits = [limit for _, _, limit, _, _ in layout]
     if use_bucket is None:
-        result = client.register_script(_HIT_LUA)(keys=keys, args=[*limits, *ttls])
+        result = _script(client, _HIT_LUA)(keys=keys, args=[*limits, *ttls])
         blocked, counts = bool(int(result[0])), [int(c) for c in result[1:]]
         return not blocked, counts, keys, None
-    result = client.register_script(_HIT_AND_COUNT_USE_LUA)(
+    result = _script(client, _HIT_AND_COUNT_USE_LUA)(
         keys=[*keys, *use_keys(use_bucket), version_key(use_bucket)],
         args=[*limits, *ttls, USE_FLUSH_SECONDS, USE_COUNTER_TTL_SECONDS],
     )
@@ -325,7 +336,7 @@ def refund(decision: Decision | None) -> None:
         url = _redis_url()
         try:
             if url:
-                _client(url).register_script(_REFUND_LUA)(keys=list(decision.keys))
+                _script(_client(url), _REFUND_LUA)(keys=list(decision.keys))
         except redis.RedisError:
             pass  # a lost refund only makes the limiter slightly stricter
         return
@@ -340,6 +351,7 @@ def reset_state() -> None:
     """Forget cached clients and the breaker (tests, settings changes)."""
     with _RedisState.lock:
         _RedisState.clients.clear()
+        _RedisState.scripts.clear()
         _RedisState.down_until = 0.0
         _RedisState.last_warning = 0.0
 
