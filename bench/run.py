@@ -40,7 +40,7 @@ from urllib.parse import urlparse
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: bench/ is sys.path[0]
     sys.path.insert(0, str(ROOT))
-from scripts.processes import Processes, children_of, free_port, group_pids  # noqa: E402
+from scripts.processes import Processes, children_of, free_port, group_pids, manage, migrate  # noqa: E402
 
 BENCH = ROOT / "bench"
 LUA = BENCH / "lua"
@@ -257,20 +257,10 @@ class Stack:
         redis.Redis.from_url(self.cfg.redis_url).flushdb()
 
     def manage(self, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(  # noqa: S603
-            [self.python, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return manage(self.python, self.env, *args, timeout=timeout)
 
     def migrate(self) -> None:
-        result = self.manage("migrate", "--noinput")
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        migrate(self.python, self.env)
         log("migrated")
 
     # processes -----------------------------------------------------------------

@@ -59,6 +59,19 @@ def group_pids(pgid: int) -> list[int]:
     return _pids_where(2, pgid)  # process group
 
 
+def manage(python: str, env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python manage.py <args>`` in the repository with ``env``, output captured."""
+    return subprocess.run(  # noqa: S603 (argv built here, no shell)
+        [python, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def migrate(python: str, env: dict) -> None:
+    result = manage(python, env, "migrate", "--noinput")
+    if result.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+
+
 class Processes:
     """Children started in their own sessions, stopped by process-group id (their own pid)."""
 

@@ -43,7 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scripts.processes import Processes, children_of, free_port, port_open
+from scripts.processes import Processes, children_of, free_port, manage, migrate, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
@@ -432,20 +432,10 @@ class Stack:
         redis.Redis.from_url(self.redis_url, socket_connect_timeout=2).flushdb()
 
     def manage(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+        return manage(PYTHON, self.env, *args, timeout=timeout)
 
     def migrate(self) -> None:
-        result = self.manage("migrate", "--noinput")
-        if result.returncode != 0:
-            raise RuntimeError(f"migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+        migrate(PYTHON, self.env)
         log("migrated")
 
     # processes -------------------------------------------------------------------------------------
