@@ -28,7 +28,7 @@ from .selectors import (
     load_local_key_snapshot,
     local_key_snapshot,
 )
-from .services import api_key_usage_record
+from .services import api_key_secret_rehash, api_key_usage_record
 
 logger = logging.getLogger("easypay.auth")
 
@@ -38,6 +38,16 @@ __all__ = ["APIKeyAuthentication", "MerchantJWTAuthentication", "admit", "load_k
 def public_snapshot(snapshot: dict) -> dict:
     """The key snapshot as ``request.auth``: everything but the secret's hash."""
     return {k: v for k, v in snapshot.items() if k != "hash"}
+
+
+def secret_accepted(key_id: str, secret: str, snapshot: dict | None) -> bool:
+    """Whether ``secret`` is the key's; one that matched under the previous hash key is re-hashed."""
+    if snapshot is None:
+        return False
+    match = keys.secret_match(secret, snapshot["hash"])
+    if match == keys.PREVIOUS:
+        api_key_secret_rehash(key_id=key_id, secret=secret, old_hash=snapshot["hash"])
+    return match is not None
 
 
 def _bucket(principal: MerchantPrincipal) -> str:
@@ -109,7 +119,7 @@ class APIKeyAuthentication(BaseAuthentication):
             snapshot, version = copy
             # A key's secret never changes, so a copy can refuse a wrong one (and a just-read
             # ``None`` is no such key).
-            if snapshot is None or not keys.secret_matches(secret, snapshot["hash"]):
+            if not secret_accepted(key_id, secret, snapshot):
                 self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
             problem = key_snapshot_problem(snapshot)
             if problem is None:
@@ -120,7 +130,7 @@ class APIKeyAuthentication(BaseAuthentication):
                 self._reject(key_id, problem, problem)  # revoked, expired or suspended as of now
             forget_local_key_snapshot(key_id)  # changed since: decided below on the current row
         snapshot = load_key_snapshot(key_id)
-        if snapshot is None or not keys.secret_matches(secret, snapshot["hash"]):
+        if not secret_accepted(key_id, secret, snapshot):
             self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
         problem = key_snapshot_problem(snapshot)
         if problem:

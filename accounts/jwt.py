@@ -1,7 +1,9 @@
 """JWTs for merchants: minted from an API key (key_id + key_secret) or a merchant user's login.
 
-Tokens are simplejwt's (HS256 under ``SIMPLE_JWT["SIGNING_KEY"]``; the algorithm list is fixed, so
-``alg=none`` and foreign keys are refused). Claims:
+Tokens are simplejwt's, HS256 under ``settings.JWT_SIGNING_KEY`` (a secret of its own, never
+``SECRET_KEY``); the algorithm list is fixed, so ``alg=none`` and foreign keys are refused. During a
+rotation tokens signed with ``JWT_SIGNING_KEY_PREVIOUS`` are still accepted; new ones are always
+signed with the current key (``RotatingTokenBackend``). Claims:
 
 - both kinds: ``token_type``, ``jti``, ``iat``, ``exp``, ``cred`` (``"api_key"`` or ``"user"``),
   ``merchant_id``, ``permissions``, ``mode``, ``sid`` (the login session, shared by every token
@@ -24,18 +26,27 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.backends import TokenBackend
+from rest_framework_simplejwt.exceptions import (
+    ExpiredTokenError,
+    TokenBackendError,
+    TokenBackendExpiredToken,
+    TokenError,
+)
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
-from rest_framework_simplejwt.tokens import AccessToken, RefreshToken, UntypedToken
+from rest_framework_simplejwt.tokens import AccessToken as _AccessToken
+from rest_framework_simplejwt.tokens import RefreshToken as _RefreshToken
+from rest_framework_simplejwt.tokens import UntypedToken as _UntypedToken
 
 from core.exceptions import AuthenticationFailed
 
-from . import keys, scopes, selectors
+from . import keys, scopes, selectors, services
 from .ipfilter import check_ip_rules
 from .models import Merchant, MerchantUser, RevokedToken
 
@@ -46,6 +57,63 @@ CRED_USER = "user"
 ACCESS = "access"
 REFRESH = "refresh"
 REVOCATION_CACHE_SECONDS = 300
+
+
+class RotatingTokenBackend(TokenBackend):
+    """simplejwt's backend with the keys read from settings on each use: signs with ``JWT_SIGNING_KEY``,
+    verifies with it and then with ``JWT_SIGNING_KEY_PREVIOUS`` (the rotation window). PyJWT checks
+    the signature before the expiry, so "expired" always means "signed by one of our keys"."""
+
+    def __init__(self):
+        super().__init__(
+            jwt_settings.ALGORITHM,
+            None,
+            None,
+            jwt_settings.AUDIENCE,
+            jwt_settings.ISSUER,
+            None,
+            jwt_settings.LEEWAY,
+            jwt_settings.JSON_ENCODER,
+        )
+
+    @staticmethod
+    def _keys() -> list[str]:
+        previous = getattr(settings, "JWT_SIGNING_KEY_PREVIOUS", "")
+        return [settings.JWT_SIGNING_KEY, *([previous] if previous else [])]
+
+    def _with_key(self, key: str) -> TokenBackend:
+        return TokenBackend(self.algorithm, key, None, self.audience, self.issuer, None, self.leeway, self.json_encoder)
+
+    def encode(self, payload: dict) -> str:
+        return self._with_key(settings.JWT_SIGNING_KEY).encode(payload)
+
+    def decode(self, token, verify: bool = True) -> dict:
+        candidates = self._keys()
+        for index, key in enumerate(candidates):
+            try:
+                return self._with_key(key).decode(token, verify=verify)
+            except TokenBackendExpiredToken:
+                raise
+            except TokenBackendError:
+                if not verify or index == len(candidates) - 1:
+                    raise
+        raise TokenBackendError("Token is invalid")  # pragma: no cover (the loop always returns or raises)
+
+
+_BACKEND = RotatingTokenBackend()
+
+
+class AccessToken(_AccessToken):
+    _token_backend = _BACKEND
+
+
+class RefreshToken(_RefreshToken):
+    _token_backend = _BACKEND
+    access_token_class = AccessToken
+
+
+class UntypedToken(_UntypedToken):
+    _token_backend = _BACKEND
 
 
 @dataclass(frozen=True)
@@ -347,8 +415,11 @@ def token_revoke(*, raw: str) -> dict:
 def token_obtain_for_api_key(*, key_id: str, key_secret: str, ip) -> TokenPair:
     """key_id + key_secret -> a pair. Same 401 for unknown id and wrong secret; the key's IP rules apply."""
     snapshot = selectors.load_key_snapshot(key_id) if keys.KEY_ID_RE.match(key_id or "") else None
-    if snapshot is None or not keys.secret_matches(key_secret or "", snapshot["hash"]):
+    match = keys.secret_match(key_secret or "", snapshot["hash"]) if snapshot is not None else None
+    if match is None:
         raise AuthenticationFailed("Invalid key_id or key_secret.")
+    if match == keys.PREVIOUS:
+        services.api_key_secret_rehash(key_id=key_id, secret=key_secret, old_hash=snapshot["hash"])
     problem = selectors.key_snapshot_problem(snapshot)
     if problem:
         raise AuthenticationFailed(problem)

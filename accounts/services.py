@@ -43,6 +43,7 @@ __all__ = [
     "api_key_cache_key",
     "api_key_create",
     "api_key_revoke",
+    "api_key_secret_rehash",
     "api_key_update",
     "api_key_usage_record",
     "api_keys_expire",
@@ -148,6 +149,23 @@ def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **ch
         api_key.save(update_fields=[*changes, "updated_at"])
     api_key_cache_invalidate_now_and_on_commit(api_key.key_id)
     return api_key
+
+
+def api_key_secret_rehash(*, key_id: str, secret: str, old_hash: str) -> bool:
+    """A key whose secret matched only under ``API_KEY_HASH_KEY_PREVIOUS`` (a hash key rotation is under
+    way): store its hash under the current key. Conditional on the old hash, so concurrent requests
+    write it once. Never fails the request that presented the key. -> whether this call re-hashed it."""
+    try:
+        updated = APIKey.objects.filter(key_id=key_id, key_secret_hash=old_hash).update(
+            key_secret_hash=keys.hash_secret(secret), updated_at=timezone.now()
+        )
+    except DatabaseError as exc:
+        logger.warning("api key re-hash failed", extra={"key_id": key_id, "error": type(exc).__name__})
+        return False
+    if updated:
+        api_key_cache_invalidate_now_and_on_commit(key_id)
+        logger.info("api key re-hashed under the current hash key", extra={"key_id": key_id})
+    return bool(updated)
 
 
 def api_key_revoke(*, api_key: APIKey) -> APIKey:

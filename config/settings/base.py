@@ -14,6 +14,15 @@ API_VERSION = "v1"
 
 DEV_SECRET_KEY = "django-insecure-easypay-dev-only-change-me"  # noqa: S105 (refused by production.py)
 SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
+# Secrets of their own, so that rotating SECRET_KEY (sessions, CSRF, the admin) breaks no API key and
+# no JWT. ``*_PREVIOUS``: the value being rotated out, still accepted for a window (README, operations).
+# API keys verified under the previous hash key are re-hashed under the current one on use.
+DEV_API_KEY_HASH_KEY = "easypay-dev-only-api-key-hash-key-change-me"  # noqa: S105 (refused by production.py)
+DEV_JWT_SIGNING_KEY = "easypay-dev-only-jwt-signing-key-change-me"  # noqa: S105 (refused by production.py)
+API_KEY_HASH_KEY = env_str("API_KEY_HASH_KEY") or DEV_API_KEY_HASH_KEY
+API_KEY_HASH_KEY_PREVIOUS = env_str("API_KEY_HASH_KEY_PREVIOUS") or ""
+JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or DEV_JWT_SIGNING_KEY
+JWT_SIGNING_KEY_PREVIOUS = env_str("JWT_SIGNING_KEY_PREVIOUS") or ""
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -188,7 +197,7 @@ SIMPLE_JWT = {
     "ROTATE_REFRESH_TOKENS": True,
     "BLACKLIST_AFTER_ROTATION": True,
     "ALGORITHM": "HS256",
-    "SIGNING_KEY": env_str("JWT_SIGNING_KEY") or SECRET_KEY,
+    "SIGNING_KEY": JWT_SIGNING_KEY,  # read per use by accounts.jwt (with JWT_SIGNING_KEY_PREVIOUS)
     "AUTH_HEADER_TYPES": ("Bearer",),
     "USER_ID_FIELD": "id",
     "USER_ID_CLAIM": "user_id",

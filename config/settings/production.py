@@ -3,11 +3,35 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import DEBUG, DEV_SECRET_KEY, SECRET_KEY
+from .base import (
+    API_KEY_HASH_KEY,
+    API_KEY_HASH_KEY_PREVIOUS,
+    DEBUG,
+    DEV_API_KEY_HASH_KEY,
+    DEV_JWT_SIGNING_KEY,
+    DEV_SECRET_KEY,
+    JWT_SIGNING_KEY,
+    JWT_SIGNING_KEY_PREVIOUS,
+    SECRET_KEY,
+)
 from .env import env_bool, env_int
 
 if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 32 characters in production.")
+# API keys and JWTs have secrets of their own: rotating SECRET_KEY must not invalidate them.
+_dev_values = (DEV_SECRET_KEY, DEV_API_KEY_HASH_KEY, DEV_JWT_SIGNING_KEY)
+for _name, _value, _previous in (
+    ("API_KEY_HASH_KEY", API_KEY_HASH_KEY, API_KEY_HASH_KEY_PREVIOUS),
+    ("JWT_SIGNING_KEY", JWT_SIGNING_KEY, JWT_SIGNING_KEY_PREVIOUS),
+):
+    if _value in _dev_values or len(_value) < 32:
+        raise ImproperlyConfigured(f"Set {_name} to a random value of at least 32 characters in production.")
+    if _value == SECRET_KEY:
+        raise ImproperlyConfigured(f"{_name} must differ from SECRET_KEY (each is rotated on its own).")
+    if _previous and _previous == _value:
+        raise ImproperlyConfigured(f"{_name}_PREVIOUS must be the value being rotated out, not the current one.")
+if API_KEY_HASH_KEY == JWT_SIGNING_KEY:
+    raise ImproperlyConfigured("API_KEY_HASH_KEY and JWT_SIGNING_KEY must differ.")
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
 

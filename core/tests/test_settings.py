@@ -26,7 +26,16 @@ print(json.dumps({
 
 def _run(module: str, **env: str) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_"))}
-    clean.pop("SECRET_KEY", None)
+    for name in (
+        "SECRET_KEY",
+        "API_KEY_HASH_KEY",
+        "JWT_SIGNING_KEY",
+        "API_KEY_HASH_KEY_PREVIOUS",
+        "JWT_SIGNING_KEY_PREVIOUS",
+    ):
+        clean.pop(name, None)
+    if module.endswith("production") and "SECRET_KEY" in env:
+        env = {"API_KEY_HASH_KEY": "h" * 50, "JWT_SIGNING_KEY": "j" * 50, **env}
     clean.pop("DEBUG", None)
     clean.update(env, DJANGO_SETTINGS_MODULE=module)
     return subprocess.run(

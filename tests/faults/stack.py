@@ -321,6 +321,8 @@ class Stack:
             **DEFAULT_ENV,
             "DJANGO_SETTINGS_MODULE": "tests.faults.settings",
             "SECRET_KEY": secret_key,
+            "API_KEY_HASH_KEY": secrets.token_urlsafe(48),
+            "JWT_SIGNING_KEY": secrets.token_urlsafe(48),
             "DEBUG": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": self.database_url,

@@ -77,7 +77,8 @@ def _production(env: dict[str, str]) -> subprocess.CompletedProcess:
         for k, v in os.environ.items()
         if k in ("PATH", "HOME", "LANG", "PYTHONPATH", "DATABASE_URL", "REDIS_URL", "SYSTEMROOT")
     }
-    full = {**base, "DJANGO_SETTINGS_MODULE": "config.settings.production", **env}
+    secrets = {"API_KEY_HASH_KEY": "h" * 50, "JWT_SIGNING_KEY": "j" * 50}
+    full = {**base, "DJANGO_SETTINGS_MODULE": "config.settings.production", **secrets, **env}
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=full, capture_output=True, text=True, timeout=60)
 
 
