@@ -17,8 +17,8 @@ SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY)
 # Secrets of their own, so that rotating SECRET_KEY (sessions, CSRF, the admin) breaks no API key and
 # no JWT. ``*_PREVIOUS``: the value being rotated out, still accepted for a window (README, operations).
 # API keys verified under the previous hash key are re-hashed under the current one on use.
-DEV_API_KEY_HASH_KEY = "easypay-dev-only-api-key-hash-key-change-me"  # noqa: S105 (refused by production.py)
-DEV_JWT_SIGNING_KEY = "easypay-dev-only-jwt-signing-key-change-me"  # noqa: S105 (refused by production.py)
+DEV_API_KEY_HASH_KEY = "easypay-dev-only-api-key-hash-key-change-me"  # refused by production.py
+DEV_JWT_SIGNING_KEY = "easypay-dev-only-jwt-signing-key-change-me"  # refused by production.py
 API_KEY_HASH_KEY = env_str("API_KEY_HASH_KEY") or DEV_API_KEY_HASH_KEY
 API_KEY_HASH_KEY_PREVIOUS = env_str("API_KEY_HASH_KEY_PREVIOUS") or ""
 JWT_SIGNING_KEY = env_str("JWT_SIGNING_KEY") or DEV_JWT_SIGNING_KEY
