@@ -39,10 +39,21 @@ def parse_ip(value: str | None) -> Address | None:
 
 
 def parse_network(value: str) -> Network:
-    """``"10.0.0.0/8"``, ``"2001:db8::/32"`` or a bare address -> a network. Raises ``ValueError``."""
+    """``"10.0.0.0/8"``, ``"2001:db8::/32"`` or a bare address -> a network. Raises ``ValueError``.
+
+    An IPv4-mapped IPv6 network (``::ffff:127.0.0.1``, ``::ffff:127.0.0.0/104``) is the IPv4 network it
+    maps (``127.0.0.1/32``, ``127.0.0.0/8``), as client addresses are (``parse_ip``): otherwise it could
+    never match, silently not blocking in a deny list and locking the key out in an allow list."""
     if not isinstance(value, str) or not value.strip():
         raise ValueError("empty")
-    return ipaddress.ip_network(value.strip(), strict=False)
+    network = ipaddress.ip_network(value.strip(), strict=False)
+    if (
+        isinstance(network, ipaddress.IPv6Network)
+        and network.prefixlen >= 96
+        and network.network_address.ipv4_mapped is not None
+    ):
+        return ipaddress.IPv4Network((network.network_address.ipv4_mapped, network.prefixlen - 96))
+    return network
 
 
 def normalize_cidrs(values: Iterable[str]) -> tuple[list[str], list[str]]:

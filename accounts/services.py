@@ -13,9 +13,10 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from core.cache import leased_invalidate
-from core.exceptions import InvalidState, PermissionDenied
+from core.exceptions import InvalidState, PermissionDenied, ValidationFailed
 
 from . import keys, ratelimit, scopes
+from .ipfilter import normalize_cidrs
 from .models import APIKey, Merchant, RevokedToken
 from .selectors import api_key_cache_key, forget_local_key_snapshot, key_bucket
 
@@ -95,6 +96,18 @@ def _check_grant(*, permissions: list[str], granted_by: list[str] | None) -> Non
         )
 
 
+def _cidrs(field: str, values: list[str] | None) -> list[str]:
+    """Stored IP rules are normalized networks (``10.1.2.3/8`` -> ``10.0.0.0/8``, an IPv4-mapped IPv6
+    form -> its IPv4 network), whoever writes them (API, admin, command)."""
+    normalized, invalid = normalize_cidrs(values or [])
+    if invalid:
+        raise ValidationFailed(
+            "Invalid IP address or CIDR.",
+            details={field: [f"'{v}' is not a valid IP address or CIDR." for v in invalid]},
+        )
+    return normalized
+
+
 @transaction.atomic
 def api_key_create(
     *,
@@ -124,8 +137,8 @@ def api_key_create(
         rate_limit_per_minute=rate_limit_per_minute,
         rate_limit_per_hour=rate_limit_per_hour,
         rate_limit_per_day=rate_limit_per_day,
-        ip_whitelist=list(ip_whitelist or []),
-        ip_blacklist=list(ip_blacklist or []),
+        ip_whitelist=_cidrs("ip_whitelist", ip_whitelist),
+        ip_blacklist=_cidrs("ip_blacklist", ip_blacklist),
         expires_at=expires_at,
     )
     logger.info("api key created", extra={"key_id": api_key.key_id, "merchant_id": str(merchant.pk)})
@@ -143,6 +156,9 @@ def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **ch
         raise InvalidState("A revoked API key cannot be changed.")
     if "permissions" in changes:
         _check_grant(permissions=changes["permissions"], granted_by=granted_by)
+    for field in ("ip_whitelist", "ip_blacklist"):
+        if field in changes:
+            changes[field] = _cidrs(field, changes[field])
     for field, value in changes.items():
         setattr(api_key, field, value)
     if changes:

@@ -90,3 +90,63 @@ def test_ip_rules_apply_to_jwts_from_the_key(make_api_key, merchant, client_for,
     response = client_for(bearer=access, REMOTE_ADDR="192.0.2.10").get(ME)
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "ip_not_allowed"
+
+
+def test_ipv4_mapped_networks_are_normalized_to_ipv4():
+    assert normalize_cidrs(["::ffff:127.0.0.1", "::ffff:127.0.0.0/104", "::FFFF:10.1.2.3/120"]) == (
+        ["127.0.0.1/32", "127.0.0.0/8", "10.1.2.0/24"],
+        [],
+    )
+    # Shorter than /96 is not (only) IPv4-mapped space: kept as IPv6.
+    assert normalize_cidrs(["::ffff:0:0/95"])[0] == ["::fffe:0:0/95"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mapped", ["::ffff:127.0.0.1", "::ffff:127.0.0.0/104"])
+@pytest.mark.parametrize("remote", ["127.0.0.1", "::ffff:127.0.0.1"])
+def test_ipv4_mapped_deny_list_blocks_the_ipv4_client(make_api_key, merchant, client_for, mapped, remote):
+    created = make_api_key(merchant=merchant, ip_blacklist=[mapped])
+    assert created.api_key.ip_blacklist == [normalize_cidrs([mapped])[0][0]]
+    response = client_for(created, REMOTE_ADDR=remote).get(ME)
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "ip_not_allowed"
+    assert client_for(created, REMOTE_ADDR="192.0.2.1").get(ME).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("mapped", ["::ffff:127.0.0.1", "::ffff:127.0.0.0/104"])
+def test_ipv4_mapped_allow_list_lets_the_ipv4_client_in(make_api_key, merchant, client_for, mapped):
+    created = make_api_key(merchant=merchant, ip_whitelist=[mapped])
+    assert client_for(created, REMOTE_ADDR="127.0.0.1").get(ME).status_code == 200
+    assert client_for(created, REMOTE_ADDR="192.0.2.1").get(ME).status_code == 403
+
+
+@pytest.mark.django_db
+def test_ipv4_mapped_forms_through_the_api_are_stored_normalized(api_client):
+    response = api_client.post(
+        "/api/v1/auth/api-keys",
+        {"name": "mapped", "ip_blacklist": ["::ffff:127.0.0.1"], "ip_whitelist": ["::ffff:10.0.0.0/104"]},
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    data = response.json()["data"]
+    assert data["ip_blacklist"] == ["127.0.0.1/32"]
+    assert data["ip_whitelist"] == ["10.0.0.0/8"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("field", "mapped", "remote", "status"),
+    [
+        ("ip_blacklist", "::ffff:127.0.0.1", "127.0.0.1", 403),
+        ("ip_blacklist", "::ffff:127.0.0.0/104", "127.9.9.9", 403),
+        ("ip_whitelist", "::ffff:127.0.0.1", "127.0.0.1", 200),
+        ("ip_whitelist", "::ffff:127.0.0.0/104", "127.9.9.9", 200),
+    ],
+)
+def test_rows_stored_before_normalization_match_too(make_api_key, merchant, client_for, field, mapped, remote, status):
+    from accounts.models import APIKey
+
+    created = make_api_key(merchant=merchant)
+    APIKey.objects.filter(pk=created.api_key.pk).update(**{field: [mapped]})  # as an older version stored it
+    assert client_for(created, REMOTE_ADDR=remote).get(ME).status_code == status
