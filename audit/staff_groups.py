@@ -1,6 +1,6 @@
 """The back office's staff groups: "support", "finance" and "admin".
 
-- support: sees everything, may refund up to ``STAFF_SUPPORT_REFUND_LIMIT`` per action;
+- support: sees everything, may refund up to ``STAFF_SUPPORT_REFUND_LIMITS`` per payment (cumulative);
 - finance: sees everything, and every money action (refund of any amount, capture, void,
   subscription pause/resume/cancel);
 - admin: every permission.

@@ -61,6 +61,11 @@ class PermissionDenied(EasyPayError):
     message = "This credential lacks the permission for this action."
 
 
+class RefundLimitExceeded(PermissionDenied):
+    code = "refund_limit_exceeded"
+    message = "This refund is over what your role may refund on this payment."
+
+
 class IPNotAllowed(EasyPayError):
     status_code = status.HTTP_403_FORBIDDEN
     code = "ip_not_allowed"

@@ -47,6 +47,18 @@ def quantum(currency: str) -> Decimal:
     return Decimal(1).scaleb(-exponent(currency))
 
 
+def to_minor_units(amount: Decimal, currency: str) -> int:
+    """``Decimal("12.34")``, USD -> ``1234``; JPY ``Decimal("500")`` -> ``500``. Exact (no rounding)."""
+    minor = Decimal(amount).scaleb(exponent(currency))
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} has more digits than {currency} allows")
+    return int(minor)
+
+
+def from_minor_units(minor: int, currency: str) -> Decimal:
+    return (Decimal(minor).scaleb(-exponent(currency))).quantize(quantum(currency))
+
+
 def max_amount() -> Decimal:
     return Decimal(settings.PAYMENT_MAX_AMOUNT)
 

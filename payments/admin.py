@@ -3,7 +3,8 @@
 Nothing about money is edited here: payments are read-only, and the refund, capture and void actions
 call ``payments.services`` (the same code as ``POST /payments/{id}/refund|capture|cancel``) after a
 confirmation page. Refunds by staff without ``audit.refund_payment_unlimited`` (the "support" group)
-are capped at ``STAFF_SUPPORT_REFUND_LIMIT`` per payment and action.
+are capped by the service: ``STAFF_SUPPORT_REFUND_LIMITS``, per payment (all their refunds of it
+together) and per currency, in minor units.
 """
 
 from __future__ import annotations
@@ -11,12 +12,11 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from django.conf import settings
 from django.contrib import admin, messages
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
 from audit.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
-from core.exceptions import EasyPayError
+from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.money import format_amount, parse_amount
 
 from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
@@ -42,10 +42,6 @@ def _refundable(payment: Payment) -> Decimal:
         Decimal(0),
     )
     return max(payment.captured_amount - payment.refunded_amount - reserved, Decimal(0))
-
-
-def support_refund_limit() -> Decimal:
-    return Decimal(str(getattr(settings, "STAFF_SUPPORT_REFUND_LIMIT", "100.00")))
 
 
 @admin.register(Payment)
@@ -126,62 +122,45 @@ class PaymentAdmin(ReadOnlyModelAdmin):
         if request.POST.get("post") != "yes":
             return confirmation_page(self, request, queryset, rows=self._rows(payments, with_amount=True), **page)
 
-        unlimited = request.user.has_perm("audit.refund_payment_unlimited")
-        limit = support_refund_limit()
         amounts: dict = {}
         errors: list[str] = []
-        forbidden = False
         for p in payments:
             raw = (request.POST.get(f"amount_{p.pk}") or "").strip()
             try:
-                amount = parse_amount(raw, p.currency) if raw else _refundable(p)
+                amounts[p.pk] = parse_amount(raw, p.currency) if raw else _refundable(p)
             except DRFValidationError as exc:
                 errors.append(f"{p.external_id}: {' '.join(str(m) for m in exc.detail)}")
-                continue
-            if not unlimited and amount > limit:
-                forbidden = True
-                errors.append(
-                    f"{p.external_id}: your role may refund at most {limit} per payment "
-                    f"({format_amount(amount, p.currency)} {p.currency} asked). Ask finance."
-                )
-            amounts[p.pk] = amount
         if errors:
-            for p in payments:
-                if forbidden and p.pk in amounts:
-                    audit_admin_action(
-                        request,
-                        p,
-                        "refund",
-                        data={"amount": str(amounts[p.pk]), "limit": str(limit)},
-                        result={"error": "refund limit exceeded"},
-                        status_code=403,
-                    )
             return confirmation_page(
-                self,
-                request,
-                queryset,
-                rows=self._rows(payments, with_amount=True),
-                errors=errors,
-                status=403 if forbidden else 400,
-                **page,
+                self, request, queryset, rows=self._rows(payments, with_amount=True), errors=errors, status=400, **page
             )
 
+        # The support cap (cumulative per payment and currency) is the service's: refund_create
+        # checks it under the payment's row lock, whoever calls it.
         reason = (request.POST.get("reason") or "").strip()[:500] or f"back office ({request.user.get_username()})"
+        refused: list[str] = []
         for p in payments:
             amount = amounts[p.pk]
             data = {"amount": str(amount), "currency": p.currency, "reason": reason}
             try:
-                refund = refund_create(payment=p, amount=amount, reason=reason)
+                refund = refund_create(payment=p, amount=amount, reason=reason, staff_user=request.user)
             except EasyPayError as exc:
                 audit_admin_action(
                     request,
                     p,
                     "refund",
                     data=data,
-                    result={"error": exc.code, "message": exc.message},
+                    result={
+                        "error": exc.code,
+                        "message": exc.message,
+                        **({"details": exc.details} if exc.details else {}),
+                    },
                     status_code=exc.status_code,
                 )
-                self.message_user(request, f"{p.external_id}: {exc.message}", messages.ERROR)
+                if isinstance(exc, RefundLimitExceeded):
+                    refused.append(f"{p.external_id}: {exc.message}")
+                else:
+                    self.message_user(request, f"{p.external_id}: {exc.message}", messages.ERROR)
                 continue
             audit_admin_action(
                 request, p, "refund", data=data, result={"refund_id": str(refund.pk), "status": refund.status}
@@ -191,6 +170,11 @@ class PaymentAdmin(ReadOnlyModelAdmin):
                 f"{p.external_id}: refunded {format_amount(refund.amount, p.currency)} {p.currency} "
                 f"(refund {refund.pk}, {refund.status}).",
                 messages.SUCCESS,
+            )
+        if refused:
+            fresh = list(queryset.select_related("merchant").prefetch_related("refunds"))
+            return confirmation_page(
+                self, request, queryset, rows=self._rows(fresh, with_amount=True), errors=refused, status=403, **page
             )
         return None
 

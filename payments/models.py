@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
@@ -130,6 +131,12 @@ class Refund(TimeStampedModel):
     processor_response_code = models.CharField(max_length=10, blank=True, default="")
     processor_response_message = models.TextField(blank=True, default="")
     processed_at = models.DateTimeField(null=True, blank=True)
+    # Back-office refunds: who asked, and whether it counts against the support cap
+    # (``STAFF_SUPPORT_REFUND_LIMITS``, all capped refunds of the payment together).
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    support_capped = models.BooleanField(default=False)
 
     class Meta:
         ordering = ("created_at", "id")

@@ -29,8 +29,16 @@ from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client import Counter
 
-from core.exceptions import InvalidState, ProcessorError, ServiceUnavailable, ValidationFailed
-from core.money import CURRENCY_EXPONENTS, max_amount, quantum, supported_currencies
+from core.exceptions import InvalidState, ProcessorError, RefundLimitExceeded, ServiceUnavailable, ValidationFailed
+from core.money import (
+    CURRENCY_EXPONENTS,
+    format_amount,
+    from_minor_units,
+    max_amount,
+    quantum,
+    supported_currencies,
+    to_minor_units,
+)
 from payments.cache import payment_cache_invalidate
 from payments.gateways import (
     ChargeRequest,
@@ -570,12 +578,50 @@ def payment_void(*, payment: Payment) -> Payment:
     raise ProcessorError(f"The processor refused the cancellation: {result.message or result.error_code}")
 
 
-def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: str = "") -> Refund:
+SUPPORT_UNLIMITED_PERMISSION = "audit.refund_payment_unlimited"
+
+
+def _support_cap_check(p: Payment, amount: Decimal) -> None:
+    """Under the payment's lock: the capped refunds of ``p`` (pending, unknown or succeeded: all but
+    failed) plus ``amount`` stay within ``STAFF_SUPPORT_REFUND_LIMITS[p.currency]`` (minor units)."""
+    limits = getattr(settings, "STAFF_SUPPORT_REFUND_LIMITS", {}) or {}
+    cap = limits.get(p.currency)
+    already = Refund.objects.filter(payment=p, support_capped=True).exclude(status=Refund.Status.FAILED).aggregate(
+        total=Sum("amount")
+    )["total"] or Decimal(0)
+    already_minor = to_minor_units(already, p.currency)
+    asked_minor = to_minor_units(amount, p.currency)
+    if cap is None:
+        raise RefundLimitExceeded(
+            f"Your role may not refund {p.currency} payments (no support refund limit is set for {p.currency}).",
+            details={"currency": p.currency, "limit_minor": None},
+        )
+    if already_minor + asked_minor > cap:
+        left = max(0, cap - already_minor)
+        raise RefundLimitExceeded(
+            f"Your role may refund at most {format_amount(from_minor_units(cap, p.currency), p.currency)} "
+            f"{p.currency} of this payment in all; {format_amount(from_minor_units(left, p.currency), p.currency)} "
+            f"is left ({format_amount(amount, p.currency)} asked). Ask finance.",
+            details={
+                "currency": p.currency,
+                "limit_minor": cap,
+                "already_refunded_minor": already_minor,
+                "requested_minor": asked_minor,
+            },
+        )
+
+
+def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: str = "", staff_user=None) -> Refund:
     """Refund a captured payment, fully by default or partially; never past the captured amount.
 
     Concurrent refunds reserve their amount under the payment's row lock first, so however many
     race, the processor is only asked for refunds that fit.
+
+    ``staff_user``: a back-office refund. Without ``audit.refund_payment_unlimited`` (the support
+    group) it is capped: all such refunds of the payment together, in its currency's minor units
+    (``STAFF_SUPPORT_REFUND_LIMITS``), checked under the same lock (``RefundLimitExceeded``, 403).
     """
+    capped = staff_user is not None and not staff_user.has_perm(SUPPORT_UNLIMITED_PERMISSION)
     with transaction.atomic():
         p = _lock(payment.pk)
         if p.status not in (S.CAPTURED, S.PARTIALLY_REFUNDED):
@@ -591,7 +637,16 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
                 f"The refund amount exceeds what is left to refund ({available}).",
                 details={"amount": [f"At most {available}."]},
             )
-        refund = Refund.objects.create(payment=p, amount=amount, reason=reason or "", status=Refund.Status.PENDING)
+        if capped:
+            _support_cap_check(p, amount)
+        refund = Refund.objects.create(
+            payment=p,
+            amount=amount,
+            reason=reason or "",
+            status=Refund.Status.PENDING,
+            created_by=staff_user,
+            support_capped=capped,
+        )
         _log(
             p,
             "refund.request",

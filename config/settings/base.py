@@ -7,7 +7,7 @@ from datetime import timedelta
 import dj_database_url
 from celery.schedules import crontab
 
-from .env import BASE_DIR, env_bool, env_float, env_int, env_list, env_str
+from .env import BASE_DIR, env_bool, env_float, env_int, env_int_map, env_list, env_str
 
 VERSION = "0.1.0"
 API_VERSION = "v1"
@@ -382,8 +382,13 @@ AUDIT_BATCH_SIZE = env_int("AUDIT_BATCH_SIZE", 200)
 AUDIT_BUFFER_MAX_ROWS = env_int("AUDIT_BUFFER_MAX_ROWS", 10000)
 AUDIT_MAX_PAYLOAD_BYTES = env_int("AUDIT_MAX_PAYLOAD_BYTES", 16384)
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 365)
-# The most a member of the "support" staff group may refund in one admin action.
-STAFF_SUPPORT_REFUND_LIMIT = env_str("STAFF_SUPPORT_REFUND_LIMIT", "100.00")
+# The most staff without "refund_payment_unlimited" (the "support" group) may refund of one payment,
+# all their refunds of it together, per currency in minor units (enforced by payments.services.
+# refund_create). A currency not listed cannot be refunded by them. "USD:10000,JPY:10000,..."
+STAFF_SUPPORT_REFUND_LIMITS = env_int_map(
+    "STAFF_SUPPORT_REFUND_LIMITS",
+    {"USD": 10_000, "CAD": 13_500, "EUR": 9_000, "GBP": 8_000, "AUD": 15_000, "NZD": 16_500, "JPY": 15_000},
+)
 
 # --- Accounts: rate limits, token brute-force guard (accounts/ratelimit.py) --------------------
 # Counters live in this Redis (default REDIS_URL); unset -> the local cache (one process only).

@@ -72,3 +72,22 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_int_map(name: str, default: dict[str, int]) -> dict[str, int]:
+    """``"USD:10000,JPY:10000"`` -> ``{"USD": 10000, "JPY": 10000}``."""
+    value = os.environ.get(name)
+    if value is None:
+        return dict(default)
+    out: dict[str, int] = {}
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        key, sep, number = item.partition(":")
+        try:
+            if not sep or not key.strip():
+                raise ValueError
+            out[key.strip()] = int(number)
+        except ValueError as exc:
+            raise ValueError(f"{name} must be a list of NAME:integer, got {item.strip()!r}") from exc
+    return out
