@@ -26,12 +26,14 @@ from audit.adminlib import (
 from . import scopes
 from .ipfilter import normalize_cidrs
 from .models import APIKey, Merchant, MerchantUser, RevokedToken
+from .selectors import merchant_max_active_api_keys
 from .services import (
+    MERCHANT_LIMIT_FIELDS,
     UPDATABLE_FIELDS,
-    api_key_cache_invalidate_now_and_on_commit,
     api_key_create,
     api_key_revoke,
     api_key_update,
+    merchant_keys_invalidate,
 )
 
 User = get_user_model()
@@ -62,12 +64,23 @@ class MerchantAdmin(EasyPayModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # a merchant with history is suspended, never deleted
 
+    fieldsets = (
+        (None, {"fields": ("id", "name", "email", "status", "created_at", "updated_at")}),
+        (
+            "Limits (empty: the defaults in settings)",
+            {
+                "fields": ("rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_per_day", "max_active_api_keys"),
+                "description": "Aggregate rate limits of all the merchant's API keys and logins together, "
+                "and the most active API keys it may have.",
+            },
+        ),
+    )
+
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
-        if change and "status" in form.changed_data:
-            # Authentication caches a key snapshot that includes the merchant's status.
-            for key_id in obj.api_keys.values_list("key_id", flat=True):
-                api_key_cache_invalidate_now_and_on_commit(key_id)
+        if change and {"status", *MERCHANT_LIMIT_FIELDS} & set(form.changed_data):
+            # Authentication caches a key snapshot that includes the merchant's status and limits.
+            merchant_keys_invalidate(obj)
 
 
 class MerchantMembershipInline(admin.StackedInline):
@@ -133,6 +146,20 @@ class APIKeyForm(forms.ModelForm):
 
     def clean_ip_whitelist(self):
         return self._clean_cidrs("ip_whitelist")
+
+    def clean(self):
+        cleaned = super().clean()
+        merchant = cleaned.get("merchant")
+        if self.instance.pk is None and merchant is not None:
+            # A friendly form error; api_key_create enforces the cap itself, under the merchant's lock.
+            cap = merchant_max_active_api_keys(merchant)
+            active = merchant.api_keys.filter(status=APIKey.Status.ACTIVE).count()
+            if active >= cap:
+                raise ValidationError(
+                    f"{merchant} already has {active} active API keys, its cap ({cap}). Revoke one, or raise "
+                    "the merchant's 'max active API keys' on its page."
+                )
+        return cleaned
 
     def clean_ip_blacklist(self):
         return self._clean_cidrs("ip_blacklist")

@@ -27,6 +27,7 @@ from .selectors import (
     load_key_snapshot,
     load_local_key_snapshot,
     local_key_snapshot,
+    merchant_rate_limits,
 )
 from .services import api_key_secret_rehash, api_key_usage_record
 
@@ -59,7 +60,12 @@ def admit(request, principal: MerchantPrincipal, *, ip_allow=(), ip_deny=()) -> 
     check_ip_rules(client_ip(request), allow=ip_allow, deny=ip_deny)
     # A key's use is counted by the rate-limit script in the same Redis round trip when it can be.
     decision = ratelimit.enforce(
-        request, bucket=_bucket(principal), limits=principal.limits, count_use=bool(principal.api_key_id)
+        request,
+        bucket=_bucket(principal),
+        limits=principal.limits,
+        count_use=bool(principal.api_key_id),
+        merchant=ratelimit.merchant_bucket(principal.merchant_id),
+        merchant_limits=principal.merchant_limits,
     )
     if principal.api_key_id:
         uses = decision.uses_to_flush if decision is not None else None
@@ -73,7 +79,13 @@ def _admit_copy(request, principal: MerchantPrincipal, snapshot: dict, version: 
     when it is checked first), the limits (429), the use."""
     if not getattr(settings, "RATE_LIMIT_ENABLED", True):
         return False
-    decision = ratelimit.hit(_bucket(principal), principal.limits, count_use=True)
+    decision = ratelimit.hit(
+        _bucket(principal),
+        principal.limits,
+        count_use=True,
+        merchant=ratelimit.merchant_bucket(principal.merchant_id),
+        merchant_limits=principal.merchant_limits,
+    )
     if decision is None or decision.version != version:
         ratelimit.refund(decision)
         return False
@@ -96,6 +108,7 @@ def _key_principal(snapshot: dict, key_id: str) -> MerchantPrincipal:
         api_key_id=snapshot["pk"],
         key_id=key_id,
         limits=snapshot["limits"],
+        merchant_limits=merchant_rate_limits(snapshot.get("merchant_limits")),
     )
 
 
@@ -174,6 +187,7 @@ class MerchantJWTAuthentication(BaseAuthentication):
             user_id=membership.user_id if membership else None,
             username=membership.user.get_username() if membership else None,
             limits=subject.limits,
+            merchant_limits=subject.merchant_limits,
             is_staff=bool(membership and membership.user.is_staff),
             token_subject=subject.cred,
         )

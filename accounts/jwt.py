@@ -140,6 +140,7 @@ class TokenSubject:
     permissions: list[str]
     mode: str
     limits: dict
+    merchant_limits: dict
     key_snapshot: dict | None = None
     membership: MerchantUser | None = None
 
@@ -220,6 +221,7 @@ def token_subject(payload) -> TokenSubject:
             permissions=scopes.intersect(payload.get("permissions") or [], snapshot["permissions"]),
             mode=snapshot["mode"],
             limits=snapshot["limits"],
+            merchant_limits=selectors.merchant_rate_limits(snapshot.get("merchant_limits")),
             key_snapshot=snapshot,
         )
     if cred == CRED_USER:
@@ -235,6 +237,7 @@ def token_subject(payload) -> TokenSubject:
             permissions=scopes.intersect(payload.get("permissions") or [], membership.permissions or []),
             mode=payload.get("mode") if payload.get("mode") in ("test", "live") else "test",
             limits=_user_limits(),
+            merchant_limits=selectors.merchant_rate_limits(selectors.merchant_limit_overrides(membership.merchant)),
             membership=membership,
         )
     raise AuthenticationFailed("Invalid token.")

@@ -17,6 +17,20 @@ class Merchant(TimeStampedModel):
     name = models.CharField(max_length=255, unique=True)
     email = models.EmailField(blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # Aggregate limits of all the merchant's API keys and logins together, and the most active keys it
+    # may have; empty: the settings' defaults (MERCHANT_RATE_LIMIT_PER_*, API_KEY_MAX_ACTIVE_PER_MERCHANT).
+    rate_limit_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="All of the merchant's keys together. Empty: the default."
+    )
+    rate_limit_per_hour = models.PositiveIntegerField(
+        null=True, blank=True, help_text="All of the merchant's keys together. Empty: the default."
+    )
+    rate_limit_per_day = models.PositiveIntegerField(
+        null=True, blank=True, help_text="All of the merchant's keys together. Empty: the default."
+    )
+    max_active_api_keys = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The most active API keys the merchant may have. Empty: the default."
+    )
 
     class Meta:
         ordering = ("name",)

@@ -21,6 +21,8 @@ class MerchantPrincipal:
     username: str | None = None
     token_subject: str | None = None  # for JWTs: "api_key" or "user", what the token was minted from
     limits: dict[str, int] = field(default_factory=dict)
+    # The merchant's aggregate limits (all of its keys and logins together), settings' defaults applied.
+    merchant_limits: dict[str, int] = field(default_factory=dict)
     is_authenticated: bool = True
     is_anonymous: bool = False
     is_staff: bool = False

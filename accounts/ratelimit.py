@@ -1,4 +1,9 @@
-"""Fixed-window rate limits (minute, hour, day) per credential, counted atomically.
+"""Fixed-window rate limits (minute, hour, day) per credential and per merchant, counted atomically.
+
+A request is counted against its credential's windows and, with ``merchant_bucket``, against the
+merchant's aggregate windows (all of its keys and logins together) in the same check: the same Lua
+script round trip (or the same in-process pass), so it passes only when both have room, and then
+counts against both. The headers report the tighter of the two.
 
 With Redis (``settings.RATE_LIMIT_REDIS_URL``, by default ``REDIS_URL``) one Lua script checks every
 window and increments them all only when none is exhausted, so concurrent requests never pass more
@@ -104,6 +109,10 @@ return 1
 """
 
 
+KEY_SCOPE = "credential"
+MERCHANT_SCOPE = "merchant"
+
+
 @dataclass(frozen=True)
 class WindowState:
     name: str
@@ -111,6 +120,7 @@ class WindowState:
     limit: int
     count: int  # requests counted in this window, this one included when allowed
     reset: int  # seconds until the window starts over
+    scope: str = KEY_SCOPE  # the credential's own window, or the merchant's aggregate
 
     @property
     def remaining(self) -> int:
@@ -149,7 +159,13 @@ class Decision:
             "X-RateLimit-Remaining": str(tight.remaining),
             "X-RateLimit-Reset": str(tight.reset),
         }
+        # Per window length, the tighter of the credential's and the merchant's window.
+        per_name: dict[str, WindowState] = {}
         for window in self.windows:
+            known = per_name.get(window.name)
+            if known is None or window.remaining < known.remaining:
+                per_name[window.name] = window
+        for window in per_name.values():
             suffix = window.name.capitalize()
             headers[f"X-RateLimit-Limit-{suffix}"] = str(window.limit)
             headers[f"X-RateLimit-Remaining-{suffix}"] = str(window.remaining)
@@ -209,9 +225,16 @@ def _layout(bucket: str, limits: dict[str, int], now: float) -> list[tuple[str, 
             continue
         index = int(now // seconds)
         reset = max(1, math.ceil((index + 1) * seconds - now))
-        # The {hash tag} keeps one credential's counters in one Redis Cluster slot for the script.
+        # The {hash tag} keeps one credential's counters in one Redis Cluster slot. (With a merchant
+        # bucket the script also touches the merchant's slot: EasyPay's Redis is one primary, with
+        # Sentinel for failover, not a Cluster.)
         out.append((name, seconds, int(limit), f"rl:{{{bucket}}}:{name}:{index}", reset))
     return out
+
+
+def merchant_bucket(merchant_id) -> str:
+    """The merchant's aggregate windows in the rate-limit store."""
+    return f"merchant:{merchant_id}"
 
 
 def use_keys(bucket: str) -> tuple[str, str]:
@@ -293,13 +316,25 @@ def _hit_cache(layout) -> tuple[bool, list[int], list[str]]:
 
 
 def hit(
-    bucket: str, limits: dict[str, int], *, limiter: str = "credential", count_use: bool = False
+    bucket: str,
+    limits: dict[str, int],
+    *,
+    limiter: str = "credential",
+    count_use: bool = False,
+    merchant: str | None = None,
+    merchant_limits: dict[str, int] | None = None,
 ) -> Decision | None:
-    """Count one request against ``bucket``'s windows. ``None`` when there is nothing to enforce or the
-    store is down (fail open). ``count_use``: also count a use of the credential in the same Redis
-    round trip (see ``Decision.uses_to_flush``)."""
+    """Count one request against ``bucket``'s windows, and ``merchant``'s (a ``merchant_bucket``) with
+    ``merchant_limits``, all or none. ``None`` when there is nothing to enforce or the store is down
+    (fail open). ``count_use``: also count a use of the credential in the same Redis round trip (see
+    ``Decision.uses_to_flush``)."""
     now = time.time()
     layout = _layout(bucket, limits, now)
+    scopes = [KEY_SCOPE] * len(layout)
+    if merchant and merchant_limits:
+        merchant_layout = _layout(merchant, merchant_limits, now)
+        layout += merchant_layout
+        scopes += [MERCHANT_SCOPE] * len(merchant_layout)
     if not layout:
         return None
     url = _redis_url()
@@ -320,8 +355,8 @@ def hit(
         uses = version = None
         backend = "cache"
     windows = tuple(
-        WindowState(name=name, seconds=seconds, limit=limit, count=count, reset=reset)
-        for (name, seconds, limit, _, reset), count in zip(layout, counts, strict=True)
+        WindowState(name=name, seconds=seconds, limit=limit, count=count, reset=reset, scope=scope)
+        for (name, seconds, limit, _, reset), count, scope in zip(layout, counts, scopes, strict=True)
     )
     return Decision(
         allowed=allowed, windows=windows, keys=tuple(keys), backend=backend, uses_to_flush=uses, version=version
@@ -357,12 +392,21 @@ def reset_state() -> None:
 
 
 def enforce(
-    request, *, bucket: str, limits: dict[str, int], limiter: str = "credential", count_use: bool = False
+    request,
+    *,
+    bucket: str,
+    limits: dict[str, int],
+    limiter: str = "credential",
+    count_use: bool = False,
+    merchant: str | None = None,
+    merchant_limits: dict[str, int] | None = None,
 ) -> Decision | None:
     """Count the request; remember the headers for the response; raise 429 over the limit."""
     if not getattr(settings, "RATE_LIMIT_ENABLED", True):
         return None
-    decision = hit(bucket, limits, limiter=limiter, count_use=count_use)
+    decision = hit(
+        bucket, limits, limiter=limiter, count_use=count_use, merchant=merchant, merchant_limits=merchant_limits
+    )
     if decision is None:
         return None
     apply(request, decision)
@@ -376,8 +420,15 @@ def apply(request, decision: Decision) -> None:
     django_request.easypay_ratelimit_headers = headers
     if not decision.allowed:
         window = max((w for w in decision.windows if w.exhausted), key=lambda w: w.reset)
+        whose = "this merchant's API keys together" if window.scope == MERCHANT_SCOPE else "this credential"
         raise RateLimited(
-            f"Rate limit exceeded: {window.limit} requests per {window.name}. Retry after {decision.retry_after}s.",
-            details={"retry_after": decision.retry_after, "window": window.name, "limit": window.limit},
+            f"Rate limit exceeded: {window.limit} requests per {window.name} for {whose}. "
+            f"Retry after {decision.retry_after}s.",
+            details={
+                "retry_after": decision.retry_after,
+                "window": window.name,
+                "limit": window.limit,
+                "scope": window.scope,
+            },
             headers=headers,
         )

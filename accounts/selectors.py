@@ -7,13 +7,14 @@ import time
 import uuid
 from datetime import datetime
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from core.cache import leased_fill, leased_read
 
 from . import keys, ratelimit
-from .models import APIKey, MerchantUser
+from .models import APIKey, Merchant, MerchantUser
 
 API_KEY_CACHE_SECONDS = 300
 # In-process copies of API keys (see ``local_key_snapshot``): at most this old, at most this many.
@@ -24,7 +25,27 @@ _UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-f
 
 
 def api_key_cache_key(key_id: str) -> str:
-    return f"apikey:v2:{key_id}"
+    return f"apikey:v3:{key_id}"
+
+
+def merchant_limit_overrides(merchant: Merchant) -> dict[str, int | None]:
+    """The limits staff set on the merchant (``None``: the settings' default)."""
+    return {
+        "minute": merchant.rate_limit_per_minute,
+        "hour": merchant.rate_limit_per_hour,
+        "day": merchant.rate_limit_per_day,
+    }
+
+
+def merchant_rate_limits(overrides: dict[str, int | None] | None) -> dict[str, int]:
+    """The merchant's aggregate limits: its own where staff set them, else ``MERCHANT_RATE_LIMITS``."""
+    defaults = settings.MERCHANT_RATE_LIMITS
+    overrides = overrides or {}
+    return {name: int(overrides.get(name) or defaults[name]) for name in ("minute", "hour", "day")}
+
+
+def merchant_max_active_api_keys(merchant: Merchant) -> int:
+    return merchant.max_active_api_keys or settings.API_KEY_MAX_ACTIVE_PER_MERCHANT
 
 
 def api_key_list(*, merchant_id) -> QuerySet[APIKey]:
@@ -60,6 +81,7 @@ def _key_snapshot(api_key: APIKey) -> dict:
             "hour": api_key.rate_limit_per_hour,
             "day": api_key.rate_limit_per_day,
         },
+        "merchant_limits": merchant_limit_overrides(api_key.merchant),
         "ip_whitelist": list(api_key.ip_whitelist or []),
         "ip_blacklist": list(api_key.ip_blacklist or []),
     }

@@ -13,12 +13,12 @@ from django.utils import timezone
 from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, OutstandingToken
 
 from core.cache import leased_invalidate
-from core.exceptions import InvalidState, PermissionDenied, ValidationFailed
+from core.exceptions import APIKeyLimitReached, InvalidState, PermissionDenied, ValidationFailed
 
 from . import keys, ratelimit, scopes
 from .ipfilter import normalize_cidrs
 from .models import APIKey, Merchant, RevokedToken
-from .selectors import api_key_cache_key, forget_local_key_snapshot, key_bucket
+from .selectors import api_key_cache_key, forget_local_key_snapshot, key_bucket, merchant_max_active_api_keys
 
 logger = logging.getLogger("easypay.accounts")
 
@@ -50,6 +50,8 @@ __all__ = [
     "api_keys_expire",
     "auth_cleanup",
     "merchant_get_or_create",
+    "merchant_keys_invalidate",
+    "merchant_limits_set",
 ]
 
 
@@ -84,6 +86,32 @@ def merchant_get_or_create(*, name: str, email: str = "") -> tuple[Merchant, boo
     return merchant, created
 
 
+MERCHANT_LIMIT_FIELDS = ("rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_per_day", "max_active_api_keys")
+
+
+def merchant_keys_invalidate(merchant: Merchant) -> None:
+    """Authentication caches each key with its merchant's status and limits: drop those copies."""
+    for key_id in APIKey.objects.filter(merchant=merchant).values_list("key_id", flat=True):
+        api_key_cache_invalidate_now_and_on_commit(key_id)
+
+
+@transaction.atomic
+def merchant_limits_set(*, merchant: Merchant, **limits: int | None) -> Merchant:
+    """Staff/operator: the merchant's aggregate rate limits and active-key cap (``None``: the default)."""
+    unknown = set(limits) - set(MERCHANT_LIMIT_FIELDS)
+    if unknown:
+        raise ValueError(f"not a merchant limit: {sorted(unknown)}")
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    for field, value in limits.items():
+        if value is not None and value < 1:
+            raise ValidationFailed(f"{field} must be a positive integer.", details={field: ["Must be at least 1."]})
+        setattr(locked, field, value)
+    if limits:
+        locked.save(update_fields=[*limits, "updated_at"])
+        merchant_keys_invalidate(locked)
+    return locked
+
+
 def _check_grant(*, permissions: list[str], granted_by: list[str] | None) -> None:
     """A credential can only hand out permissions it holds itself (``granted_by=None``: operator/CLI)."""
     if granted_by is None:
@@ -94,6 +122,37 @@ def _check_grant(*, permissions: list[str], granted_by: list[str] | None) -> Non
             f"A key cannot grant permissions its creator lacks: {', '.join(missing)}.",
             details={"permissions": missing},
         )
+
+
+LIMIT_FIELDS = {"minute": "rate_limit_per_minute", "hour": "rate_limit_per_hour", "day": "rate_limit_per_day"}
+DEFAULT_KEY_LIMITS = {"minute": 100, "hour": 1000, "day": 10000}
+
+
+def _check_limits(*, limits: dict[str, int], max_limits: dict[str, int] | None) -> None:
+    """A credential can only hand out limits up to its own (``max_limits=None``: operator/CLI/admin)."""
+    if max_limits is None:
+        return
+    over = {
+        LIMIT_FIELDS[window]: [f"At most {max_limits[window]} per {window} (the creating credential's own limit)."]
+        for window, value in limits.items()
+        if max_limits.get(window) and value > max_limits[window]
+    }
+    if over:
+        raise PermissionDenied("A key cannot have higher rate limits than the credential creating it.", details=over)
+
+
+def _check_key_cap(merchant: Merchant) -> Merchant:
+    """Lock the merchant's row (concurrent creations queue here) and refuse a key past its cap."""
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    cap = merchant_max_active_api_keys(locked)
+    now = timezone.now()
+    active = APIKey.objects.filter(merchant=locked, status=APIKey.Status.ACTIVE).exclude(expires_at__lte=now).count()
+    if active >= cap:
+        raise APIKeyLimitReached(
+            f"This merchant has {active} active API keys, the most it may have ({cap}); revoke one first.",
+            details={"active_keys": active, "max_active_keys": cap},
+        )
+    return locked
 
 
 def _cidrs(field: str, values: list[str] | None) -> list[str]:
@@ -116,15 +175,29 @@ def api_key_create(
     permissions: list[str],
     description: str = "",
     mode: str = APIKey.Mode.TEST,
-    rate_limit_per_minute: int = 100,
-    rate_limit_per_hour: int = 1000,
-    rate_limit_per_day: int = 10000,
+    rate_limit_per_minute: int | None = None,
+    rate_limit_per_hour: int | None = None,
+    rate_limit_per_day: int | None = None,
     ip_whitelist: list[str] | None = None,
     ip_blacklist: list[str] | None = None,
     expires_at: datetime | None = None,
     granted_by: list[str] | None = None,
+    max_limits: dict[str, int] | None = None,
+    enforce_key_cap: bool = True,
 ) -> CreatedKey:
+    """``granted_by``/``max_limits``: the creating credential's permissions and rate limits, which the
+    new key cannot exceed (``None``: an operator). A limit not given is the default (100/1000/10000),
+    lowered to the creator's. ``enforce_key_cap``: refuse a key past the merchant's active-key cap
+    (``APIKeyLimitReached``), counted under the merchant's row lock; off for the operator's command."""
     _check_grant(permissions=permissions, granted_by=granted_by)
+    given = {"minute": rate_limit_per_minute, "hour": rate_limit_per_hour, "day": rate_limit_per_day}
+    _check_limits(limits={w: v for w, v in given.items() if v is not None}, max_limits=max_limits)
+    limits = {
+        w: v if v is not None else min(DEFAULT_KEY_LIMITS[w], (max_limits or {}).get(w) or DEFAULT_KEY_LIMITS[w])
+        for w, v in given.items()
+    }
+    if enforce_key_cap:
+        merchant = _check_key_cap(merchant)
     secret = keys.new_secret()
     api_key = APIKey.objects.create(
         merchant=merchant,
@@ -134,9 +207,9 @@ def api_key_create(
         description=description,
         permissions=list(permissions),
         mode=mode,
-        rate_limit_per_minute=rate_limit_per_minute,
-        rate_limit_per_hour=rate_limit_per_hour,
-        rate_limit_per_day=rate_limit_per_day,
+        rate_limit_per_minute=limits["minute"],
+        rate_limit_per_hour=limits["hour"],
+        rate_limit_per_day=limits["day"],
         ip_whitelist=_cidrs("ip_whitelist", ip_whitelist),
         ip_blacklist=_cidrs("ip_blacklist", ip_blacklist),
         expires_at=expires_at,
@@ -146,8 +219,11 @@ def api_key_create(
 
 
 @transaction.atomic
-def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **changes) -> APIKey:
-    """Change a key's settings (not its status: ``api_key_revoke`` does that). A revoked key is final."""
+def api_key_update(
+    *, api_key: APIKey, granted_by: list[str] | None = None, max_limits: dict[str, int] | None = None, **changes
+) -> APIKey:
+    """Change a key's settings (not its status: ``api_key_revoke`` does that). A revoked key is final.
+    ``granted_by``/``max_limits`` as for ``api_key_create``."""
     unknown = set(changes) - UPDATABLE_FIELDS
     if unknown:
         raise ValueError(f"not updatable: {sorted(unknown)}")
@@ -156,6 +232,9 @@ def api_key_update(*, api_key: APIKey, granted_by: list[str] | None = None, **ch
         raise InvalidState("A revoked API key cannot be changed.")
     if "permissions" in changes:
         _check_grant(permissions=changes["permissions"], granted_by=granted_by)
+    _check_limits(
+        limits={w: changes[f] for w, f in LIMIT_FIELDS.items() if changes.get(f) is not None}, max_limits=max_limits
+    )
     for field in ("ip_whitelist", "ip_blacklist"):
         if field in changes:
             changes[field] = _cidrs(field, changes[field])

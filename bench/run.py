@@ -429,6 +429,12 @@ def seed(stack: Stack, cfg: Config) -> Seed:
         "1000000000",
         "--rate-limit-per-day",
         "2000000000",
+        "--merchant-rate-limit-per-minute",
+        "100000000",
+        "--merchant-rate-limit-per-hour",
+        "1000000000",
+        "--merchant-rate-limit-per-day",
+        "2000000000",
         "--json",
     )
     if result.returncode != 0:

@@ -90,6 +90,12 @@ class InvalidState(EasyPayError):
     message = "The resource is not in a state that allows this action."
 
 
+class APIKeyLimitReached(EasyPayError):
+    status_code = status.HTTP_409_CONFLICT
+    code = "api_key_limit_reached"
+    message = "This merchant has as many active API keys as it may have; revoke one first."
+
+
 class IdempotencyConflict(EasyPayError):
     status_code = status.HTTP_409_CONFLICT
     code = "idempotency_conflict"

@@ -25,6 +25,12 @@ KEY_LOOKUP = OpenApiParameter(
 )
 
 
+def _creator_limits(principal) -> dict[str, int]:
+    """The highest limits a key created or changed by this credential may have: an API key's (or a JWT
+    minted from it) own limits; a merchant user's login: the merchant's aggregate limits."""
+    return dict(principal.limits if principal.api_key_id else principal.merchant_limits)
+
+
 @extend_schema_view(
     list=extend_schema(summary="List the merchant's API keys", responses=s.APIKeySerializer(many=True)),
     retrieve=extend_schema(summary="Get an API key (never its secret)", parameters=[KEY_LOOKUP]),
@@ -84,7 +90,11 @@ class APIKeyViewSet(
             raise PermissionDenied("A test-mode credential cannot create a live key.", details={"mode": mode})
         data.setdefault("permissions", list(principal.permissions))
         created = services.api_key_create(
-            merchant=principal.merchant, mode=mode, granted_by=list(principal.permissions), **data
+            merchant=principal.merchant,
+            mode=mode,
+            granted_by=list(principal.permissions),
+            max_limits=_creator_limits(principal),
+            **data,
         )
         api_key = created.api_key
         api_key.key_secret, api_key.key = created.secret, created.key
@@ -95,7 +105,10 @@ class APIKeyViewSet(
         serializer = s.APIKeyUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         api_key = services.api_key_update(
-            api_key=api_key, granted_by=list(request.user.permissions), **serializer.validated_data
+            api_key=api_key,
+            granted_by=list(request.user.permissions),
+            max_limits=_creator_limits(request.user),
+            **serializer.validated_data,
         )
         return Response(s.APIKeySerializer(api_key).data)
 

@@ -127,12 +127,22 @@ def test_create_validation(api_client, body, field):
     assert APIKey.objects.count() == before
 
 
-def test_limits_need_not_be_ordered(api_client):
-    response = _create(api_client, rate_limit_per_minute=500, rate_limit_per_hour=100, rate_limit_per_day=50)
+@pytest.fixture
+def roomy_client(make_api_key, merchant, client_for):
+    """A client whose key's own limits are high (a key cannot create one with higher limits)."""
+    created = make_api_key(
+        merchant=merchant, rate_limit_per_minute=1_000_000, rate_limit_per_hour=10_000_000, rate_limit_per_day=10**8
+    )
+    return client_for(created)
+
+
+def test_limits_need_not_be_ordered(roomy_client):
+    response = _create(roomy_client, rate_limit_per_minute=500, rate_limit_per_hour=100, rate_limit_per_day=50)
     assert response.status_code == 201
 
 
-def test_limits_above_the_servers_ceiling_are_refused_on_create_and_update(api_client, settings):
+def test_limits_above_the_servers_ceiling_are_refused_on_create_and_update(roomy_client, settings):
+    api_client = roomy_client
     settings.API_KEY_MAX_RATE_LIMITS = {"minute": 1000, "hour": 50_000, "day": 1_000_000}
     response = _create(api_client, rate_limit_per_minute=1001, rate_limit_per_day=1_000_001)
     assert response.status_code == 400

@@ -395,7 +395,6 @@ STAFF_SUPPORT_REFUND_LIMITS = env_int_map(
 RATE_LIMIT_REDIS_URL = env_str("RATE_LIMIT_REDIS_URL") or REDIS_URL
 RATE_LIMIT_REDIS_TIMEOUT = env_float("RATE_LIMIT_REDIS_TIMEOUT", 0.5)
 RATE_LIMIT_BREAKER_SECONDS = env_float("RATE_LIMIT_BREAKER_SECONDS", 5.0)
-# JWTs minted from a user's login (keys carry their own limits).
 # The highest limits a key created or changed through the API may have (the create_api_key command,
 # run by the operator, is not capped): merchants cannot mint themselves out of the platform's limits.
 API_KEY_MAX_RATE_LIMITS = {
@@ -403,6 +402,15 @@ API_KEY_MAX_RATE_LIMITS = {
     "hour": env_int("API_KEY_MAX_RATE_LIMIT_PER_HOUR", 3_600_000),
     "day": env_int("API_KEY_MAX_RATE_LIMIT_PER_DAY", 86_400_000),
 }
+# All of a merchant's API keys and logins together (staff may set a merchant's own on its admin page),
+# and the most active keys a merchant may have (idem; `manage.py create_api_key` is not capped).
+MERCHANT_RATE_LIMITS = {
+    "minute": env_int("MERCHANT_RATE_LIMIT_PER_MINUTE", 6_000),
+    "hour": env_int("MERCHANT_RATE_LIMIT_PER_HOUR", 120_000),
+    "day": env_int("MERCHANT_RATE_LIMIT_PER_DAY", 1_200_000),
+}
+API_KEY_MAX_ACTIVE_PER_MERCHANT = env_int("API_KEY_MAX_ACTIVE_PER_MERCHANT", 25)
+# JWTs minted from a user's login (keys carry their own limits).
 ACCOUNTS_USER_RATE_LIMITS = {
     "minute": env_int("USER_RATE_LIMIT_PER_MINUTE", 100),
     "hour": env_int("USER_RATE_LIMIT_PER_HOUR", 1000),

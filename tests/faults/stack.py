@@ -549,6 +549,12 @@ class Stack:
             "100000000",
             "--rate-limit-per-day",
             "100000000",
+            "--merchant-rate-limit-per-minute",
+            "100000000",
+            "--merchant-rate-limit-per-hour",
+            "100000000",
+            "--merchant-rate-limit-per-day",
+            "100000000",
             "--json",
         )
         if result.returncode != 0:

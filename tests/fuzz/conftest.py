@@ -58,7 +58,10 @@ def egress_guard(monkeypatch) -> EgressGuard:
 
 @pytest.fixture
 def fuzz_key(db, make_api_key, merchant):
-    """All scopes, test mode, rate limits far above any fuzz run."""
+    """All scopes, test mode, rate limits far above any fuzz run (the merchant's aggregate too)."""
+    merchant.rate_limit_per_minute = merchant.rate_limit_per_hour = merchant.rate_limit_per_day = UNREACHABLE_LIMIT
+    merchant.max_active_api_keys = 100_000  # the fuzzer creates keys
+    merchant.save()
     return make_api_key(
         merchant=merchant,
         permissions=["*"],

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts import scopes
 from accounts.models import APIKey
-from accounts.services import api_key_create, merchant_get_or_create
+from accounts.services import api_key_create, merchant_get_or_create, merchant_limits_set
 
 
 def _csv(value: str | None) -> list[str]:
@@ -27,6 +27,14 @@ class Command(BaseCommand):
         parser.add_argument("--rate-limit-per-minute", type=int, default=100)
         parser.add_argument("--rate-limit-per-hour", type=int, default=1000)
         parser.add_argument("--rate-limit-per-day", type=int, default=10000)
+        for window in ("minute", "hour", "day"):
+            parser.add_argument(
+                f"--merchant-rate-limit-per-{window}",
+                type=int,
+                default=None,
+                help=f"set the merchant's aggregate limit per {window} (all its keys together)",
+            )
+        parser.add_argument("--merchant-max-active-keys", type=int, default=None, help="set the merchant's key cap")
         parser.add_argument("--ip-whitelist", default="", help="comma-separated CIDRs")
         parser.add_argument("--ip-blacklist", default="", help="comma-separated CIDRs")
         parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
@@ -41,8 +49,14 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Unknown permissions: {', '.join(unknown) or '(none given)'}. Valid: *, {', '.join(scopes.SCOPES)}"
             )
-        for flag in ("rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_per_day"):
-            if options[flag] < 1:
+        merchant_flags = (
+            "merchant_rate_limit_per_minute",
+            "merchant_rate_limit_per_hour",
+            "merchant_rate_limit_per_day",
+            "merchant_max_active_keys",
+        )
+        for flag in ("rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_per_day", *merchant_flags):
+            if options[flag] is not None and options[flag] < 1:
                 raise CommandError(f"--{flag.replace('_', '-')} must be a positive integer.")
         cidrs = {}
         for flag in ("ip_whitelist", "ip_blacklist"):
@@ -56,7 +70,20 @@ class Command(BaseCommand):
                     ) from None
 
         merchant, _ = merchant_get_or_create(name=merchant_name)
+        merchant_limits = {
+            field: options[flag]
+            for flag, field in zip(
+                merchant_flags,
+                ("rate_limit_per_minute", "rate_limit_per_hour", "rate_limit_per_day", "max_active_api_keys"),
+                strict=True,
+            )
+            if options[flag] is not None
+        }
+        if merchant_limits:
+            merchant = merchant_limits_set(merchant=merchant, **merchant_limits)
+        # The operator's own tool: neither the API's ceilings nor the merchant's key cap apply.
         created = api_key_create(
+            enforce_key_cap=False,
             merchant=merchant,
             name=options["name"] or "cli key",
             permissions=permissions,
