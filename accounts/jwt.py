@@ -430,8 +430,10 @@ def token_obtain_for_api_key(*, key_id: str, key_secret: str, ip) -> TokenPair:
     return token_pair_for_api_key(snapshot=snapshot)
 
 
-def token_obtain_for_user(*, username: str, password: str, mode: str = "test") -> TokenPair:
-    user = authenticate(username=username, password=password)
+def token_obtain_for_user(*, username: str, password: str, mode: str = "test", request=None) -> TokenPair:
+    # ``request``: the login's HTTP request, for the authentication signals' receivers (the staff
+    # lockout ignores logins outside the admin, see accounts.staff_auth).
+    user = authenticate(request, username=username, password=password)
     if user is None:
         raise AuthenticationFailed("Invalid username or password.")
     membership = selectors.merchant_user_get(user_id=user.pk)

@@ -175,7 +175,10 @@ class TokenViewSet(viewsets.GenericViewSet):
             pair = jwt.token_obtain_for_api_key(key_id=data["key_id"], key_secret=data["key_secret"], ip=ip)
         else:
             pair = jwt.token_obtain_for_user(
-                username=data["username"], password=data["password"], mode=data.get("mode", APIKey.Mode.TEST)
+                username=data["username"],
+                password=data["password"],
+                mode=data.get("mode", APIKey.Mode.TEST),
+                request=request._request,
             )
         for attempt in attempts:
             ratelimit.refund(attempt)

@@ -29,7 +29,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django_prometheus",
-    "django.contrib.admin",
+    "accounts.admin_apps.EasyPayAdminConfig",  # django.contrib.admin with staff lockout and second factors
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "accounts",
     "payments",
@@ -63,9 +66,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "core.middleware.CsrfViewMiddleware",
     "core.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "audit.middleware.AuditMiddleware",
     "core.middleware.MessageMiddleware",
     "core.middleware.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # answers a locked-out admin login (429)
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -172,6 +177,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Staff login: lockout (django-axes) and TOTP second factors (django-otp), see accounts/staff_auth.py
+AUTHENTICATION_BACKENDS = [
+    "accounts.staff_auth.StaffLockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("STAFF_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STAFF_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "accounts.staff_auth.axes_client_ip"
+AXES_WHITELIST_CALLABLE = "accounts.staff_auth.axes_not_admin"
+AXES_SENSITIVE_PARAMETERS = ["password", "otp_token"]
+AXES_VERBOSE = False
+# Second factors: required (production default) for staff who can refund, capture or void.
+STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", False)
+OTP_TOTP_ISSUER = "EasyPay"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True  # a device's key is shown once, by manage.py otp_enrol_totp
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["core.renderers.EnvelopeJSONRenderer"],

@@ -35,6 +35,9 @@ if API_KEY_HASH_KEY == JWT_SIGNING_KEY:
 if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
 
+# Staff who can move money (refund, capture, void) log in with a TOTP code (accounts/staff_auth.py).
+STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", True)
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
