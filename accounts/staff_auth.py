@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
+from axes.backends import AxesStandaloneBackend
 from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth.signals import user_login_failed
-from axes.backends import AxesStandaloneBackend
 from django_otp import devices_for_user
 
 from .ipfilter import client_ip

@@ -218,7 +218,10 @@ def test_enrolment_is_shown_once(staff):
 
 
 def test_production_settings_require_otp():
-    code = "import django, json; from django.conf import settings; django.setup(); print(json.dumps(settings.STAFF_OTP_REQUIRED))"
+    code = (
+        "import django, json; from django.conf import settings; django.setup(); "
+        "print(json.dumps(settings.STAFF_OTP_REQUIRED))"
+    )
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "PYTHONPATH")}
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.production",
