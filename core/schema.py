@@ -150,6 +150,11 @@ def error_responses(result: dict[str, Any], generator, request, public) -> dict[
                 continue
             responses = operation["responses"]
             api = path.startswith("/api/v1/")
+            for parameter in operation.get("parameters", []):
+                # List filters and pagination treat an empty value as "not given" (django-filter and
+                # the paginator skip it), so ``?created_before=`` is a valid request, not a bad date.
+                if parameter.get("in") == "query" and not parameter.get("required"):
+                    parameter["allowEmptyValue"] = True
             if api:
                 for status in sorted(_error_statuses(path, method, operation)):
                     responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status]})
