@@ -166,7 +166,9 @@ def error_responses(result: dict[str, Any], generator, request, public) -> dict[
                 code = int(status) if str(status).isdigit() else 0
                 if api and code >= 400:
                     response.setdefault("description", ERROR_DESCRIPTIONS.get(str(status), "error"))
-                    response.setdefault("content", {"application/json": {"schema": ERROR_REF}})
+                    media = response.setdefault("content", {}).setdefault("application/json", {})
+                    if "properties" not in media.get("schema", {}) and "$ref" not in media.get("schema", {}):
+                        media["schema"] = ERROR_REF  # a free-form object (or nothing) documented by a view
                 headers = response.setdefault("headers", {})
                 headers.setdefault("X-Request-ID", _header_ref("X-Request-ID"))
                 if secured and code != 401:

@@ -32,8 +32,7 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_sep("-", "schema fuzz")
     terminalreporter.write_line(
         f"{data['requests']} requests over {data['operations']} operations "
-        f"(max_examples={data['max_examples']}, seed={data['seed']}); statuses: {data['by_status']}; "
-        f"known FINDINGS.md entries hit: {data['known_findings_hit'] or 'none'}"
+        f"(max_examples={data['max_examples']}, seed={data['seed']}); statuses: {data['by_status']}"
     )
     report = os.environ.get("FUZZ_REPORT")
     if report:
