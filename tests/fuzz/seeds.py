@@ -163,23 +163,33 @@ class Seeds:
                 return pool
         return None
 
-    def apply(self, case) -> None:
-        """Real ids in the path parameters of three valid cases in four."""
+    def reset(self) -> None:
+        """Take the pools from their start again (a stateful run replays the same ids)."""
+        self._cases = itertools.count()
+        self._turn = {name: itertools.count() for name in self.pools}
+
+    def apply(self, case, only: tuple[str, ...] | None = None) -> None:
+        """Real ids in the path parameters of three valid cases in four (``only``: of those pools)."""
         parameters = case.path_parameters
         if not parameters or case.method.upper() != case.operation.method.upper():
+            return
+        path = case.operation.path
+        pool = "deliveries" if "delivery_id" in parameters else self._id_pool(path)
+        if "webhook_id" in parameters:
+            pool = "inbound"
+        if pool is None or (only is not None and pool not in only):
             return
         meta = case.meta
         if meta is not None and meta.is_negative_at(ParameterLocation.PATH):
             return
         if next(self._cases) % 4 == 3:
             return
-        path = case.operation.path
-        if "delivery_id" in parameters:
+        if pool == "deliveries":
             endpoint_id, delivery_id = self._next("deliveries")
             case.path_parameters = {**parameters, "id": endpoint_id, "delivery_id": delivery_id}
-        elif "webhook_id" in parameters:
+        elif pool == "inbound":
             case.path_parameters = {**parameters, "webhook_id": self._next("inbound")}
-        elif "id" in parameters and (pool := self._id_pool(path)):
+        elif "id" in parameters:
             case.path_parameters = {**parameters, "id": self._next(pool)}
         else:
             return

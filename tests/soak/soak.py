@@ -505,6 +505,8 @@ def main() -> int:
         print(json.dumps(report, indent=2, default=str))
         if os.environ.get("SOAK_JSON"):
             Path(os.environ["SOAK_JSON"]).write_text(json.dumps(report, indent=2, default=str))
+        failed = sum(1 for c in checks if c["mismatches"])
+        print(f"soak ledger checks: {len(checks) - failed} passed, {failed} failed")  # the run's closing line
         return 1 if report["mismatches"] else 0
     except BaseException:
         stack.dump_logs()
