@@ -3,7 +3,7 @@
 Defaults (each overridable by the environment): FUZZ_MAX_EXAMPLES=200 generated requests per
 operation (the stateful test runs three times as many sequences), FUZZ_COVERAGE=1 (schemathesis'
 boundary values and unsupported methods), FUZZ_SEED (fixed; change it to explore other inputs),
-FUZZ_ALLOW_X00 (NUL characters, off while FINDINGS.md #2 is open), FUZZ_REPORT=<tmp>/easypay-fuzz-report.json.
+FUZZ_ALLOW_X00 (NUL characters in generated strings, on; 0 leaves them out), FUZZ_REPORT=<tmp>/easypay-fuzz-report.json.
 Extra arguments go to pytest. Exit status is pytest's.
 
     .venv/bin/python tests/fuzz/run_fuzz.py [-x] [-k payments]
