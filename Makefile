@@ -54,6 +54,9 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+	@schema="$$(mktemp --suffix=.yaml)"; trap 'rm -f "$$schema"' EXIT; \
+	DATABASE_URL=sqlite:///:memory: $(PY) -W ignore manage.py spectacular --validate --fail-on-warn --file "$$schema" && \
+	$(VENV)/bin/openapi-spec-validator "$$schema"
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

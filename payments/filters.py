@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from core.filters import InstantFilter
 from payments.models import Payment, PaymentStatus
 
 
+@extend_schema_field(OpenApiTypes.BOOL)  # a boolean; not an enum of the strings "true"/"false"
 class StrictBooleanFilter(django_filters.BooleanFilter):
     """``true``/``false`` (any case) only: anything else is an error, never silently ignored."""
 

@@ -19,15 +19,23 @@ ME = "/api/v1/auth/me"
 HOUR = {"rate_limit_per_minute": 1000, "rate_limit_per_hour": 3, "rate_limit_per_day": 1000}
 
 
-def _wait_for_minute_room(seconds_needed: float = 5) -> None:
-    """Fixed windows: keep a minute-window test from straddling a minute boundary."""
-    left = 60 - time.time() % 60
+def _wait_for_minute_room(seconds_needed: float = 5, period: int = 60) -> None:
+    """Fixed windows: keep a test that counts in a window from straddling its boundary (a request in
+    the next window starts a fresh count, and an exact Remaining would be off by the ones before)."""
+    left = period - time.time() % period
     if left < seconds_needed:
         time.sleep(left + 0.05)
 
 
+def _wait_for_window_room(seconds_needed: float = 5) -> None:
+    """Room in the current minute and in the current hour (the hour's boundary is a minute's too)."""
+    _wait_for_minute_room(seconds_needed, period=3600)
+    _wait_for_minute_room(seconds_needed)
+
+
 @pytest.mark.django_db
 def test_limit_hits_at_exactly_the_configured_count(make_api_key, merchant, client_for):
+    _wait_for_window_room()  # counts in the hour window, and the minute's Remaining below
     client = client_for(make_api_key(merchant=merchant, **HOUR))
     for n in range(1, 4):
         response = client.get(ME)
@@ -65,6 +73,7 @@ def test_minute_window_and_tightest_header(make_api_key, merchant, client_for):
 
 @pytest.mark.django_db
 def test_headers_on_every_authenticated_response_errors_included(make_api_key, merchant, client_for):
+    _wait_for_minute_room()  # exact Remaining counts of the (tightest) minute window
     client = client_for(make_api_key(merchant=merchant, permissions=["payments:read"]))
     denied = client.get("/api/v1/auth/api-keys")
     assert denied.status_code == 403

@@ -77,10 +77,41 @@ def test_broker_checked_when_configured(settings):
     assert "broker" not in health.configured_checks()
 
 
+def _sample(client, name: str, **labels) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    for family in text_string_to_metric_families(response.content.decode()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_metrics_count_easypay_payments_and_webhooks(
+    anon_client, api_client, anet_sandbox, django_capture_on_commit_callbacks
+):
+    """/metrics exports EasyPay's own counters, and they move: a captured payment (counted once its
+    transaction commits), a refused notification."""
+    payments = _sample(anon_client, "easypay_payments_total", status="captured")
+    inbound = _sample(anon_client, "easypay_webhook_inbound_total", result="invalid_signature")
+    body = {"amount": "12.00", "currency": "USD", "card_token": "tok_visa"}
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.post("/api/v1/payments", body, format="json").status_code == 201
+    refused = anon_client.post(
+        "/api/v1/webhooks/authorize-net", {"notificationId": "n-1"}, content_type="application/json"
+    )
+    assert refused.status_code == 401
+    assert _sample(anon_client, "easypay_payments_total", status="captured") == payments + 1
+    assert _sample(anon_client, "easypay_webhook_inbound_total", result="invalid_signature") == inbound + 1
+
+
 def test_metrics_and_schema_and_docs(anon_client):
     metrics = anon_client.get("/metrics")
     assert metrics.status_code == 200
-    assert b"django_http_requests_total" in metrics.content or b"python_info" in metrics.content
+    assert b"# TYPE easypay_payments_total counter" in metrics.content
+    assert b"# TYPE easypay_webhook_deliveries_total counter" in metrics.content
     schema = anon_client.get("/api/schema/")
     assert schema.status_code == 200 and b"openapi: 3" in schema.content
     assert anon_client.get("/api/docs/").status_code == 200

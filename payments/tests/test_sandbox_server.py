@@ -87,12 +87,13 @@ def test_settle_and_reset_over_http(anet_sandbox):
 
 
 def test_a_settle_delay_settles_in_the_background(anet_sandbox):
-    anet_sandbox.configure(settle_delay_seconds=0.2)
+    # A delay long enough that the first look comes before it on a loaded machine, short enough to wait.
+    anet_sandbox.configure(settle_delay_seconds=2)
     sale = charge()
     auth = charge(capture=False)
     assert anet_sandbox.state.transaction(sale.transaction_id).status == "capturedPendingSettlement"
 
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 30
     while anet_sandbox.state.transaction(sale.transaction_id).status != "settledSuccessfully":
         assert time.monotonic() < deadline, "not settled in time"
         time.sleep(0.05)

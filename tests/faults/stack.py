@@ -5,7 +5,9 @@
 * PostgreSQL: a fresh database ``easypay_faults_<tag>_<time>_<pid>`` on the machine's server, or a
   PRIVATE server (``initdb`` + ``pg_ctl`` from /usr/lib/postgresql/<v>/bin, run as the ``postgres``
   system user when we are root) that a test may stop and start again;
-* Redis: a db of the machine's server (flushed before and after), or a PRIVATE ``redis-server``;
+* Redis: a PRIVATE ``redis-server`` on a free port (the default: runs of several checkouts at once,
+  or of CI, never flush each other's data), or a db of the machine's server (``private_redis=False``,
+  flushed before and after);
 * the Authorize.Net emulator (``python -m payments.gateways.sandbox``, state in a SQLite file so a
   restart keeps its transactions), a webhook receiver (``scripts/webhook_receiver.py``);
 * ``migrate``, a Celery worker (prefork), Celery beat, gunicorn (gthread) serving config.wsgi with
@@ -250,8 +252,8 @@ class PrivateRedis:
 class StackOptions:
     tag: str = "t"
     private_postgres: bool = False
-    private_redis: bool = False
-    redis_db: int = 12
+    private_redis: bool = True
+    redis_db: int = 12  # only with private_redis=False
     gunicorn_threads: int = 8
     celery_concurrency: int = 2
     beat: bool = True

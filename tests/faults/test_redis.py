@@ -42,6 +42,9 @@ def outage():
         obs["payments_for_key"] = stack.sql(
             "SELECT status FROM payments_payment WHERE idempotency_key = %s ORDER BY created_at", (key,)
         )
+        obs["payment_id_for_key"] = stack.sql(
+            "SELECT id::text FROM payments_payment WHERE idempotency_key = %s", (key,)
+        )[0][0]
         obs["metrics_down"] = stack.metrics()
         obs["events_recorded_down"] = stack.sql("SELECT count(*) FROM webhooks_event")[0][0]
 
@@ -111,6 +114,16 @@ def test_a_payment_made_while_the_broker_is_down_answers_201(outage):
 def test_a_retry_with_the_same_idempotency_key_never_charges_twice(outage):
     assert outage["charges_for_key"] == 1
     assert len(outage["payments_for_key"]) == 1
+
+
+def test_the_retry_replays_the_first_answer(outage):
+    """The contract: the same key and body return the first response again, marked as a replay."""
+    first, retry = outage["post"], outage["post_retry"]
+    assert retry.status == first.status == 201, (first.body, retry.body)
+    assert retry.data["id"] == first.data["id"] == outage["payment_id_for_key"]
+    assert retry.data == first.data
+    assert retry.headers.get("idempotent-replayed") == "true"
+    assert "idempotent-replayed" not in first.headers
 
 
 def test_events_recorded_during_the_outage_are_delivered_after_it(outage):

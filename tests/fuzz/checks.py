@@ -1,4 +1,6 @@
-"""Checks every fuzzed response must pass (CONTRACT section 2), as schemathesis check functions.
+"""EasyPay's own checks of every fuzzed response (the contract's rules a schema cannot state), run beside
+all of schemathesis' built-in checks (status code, content type, headers and body conformance,
+negative data rejection ...) as schemathesis check functions.
 
 - ``no_server_error``: never a 500, never a 5xx the operation does not document; a documented 502/503
   carries its contract code (``processor_error`` / ``service_unavailable``).
@@ -7,9 +9,6 @@
   ``X-Request-ID`` header equals ``request_id``.
 - ``documented_success_status``: a 2xx the schema does not list is a schema bug (clients generated
   from the schema would not expect it).
-- ``body_conforms_to_schema``: the response conforms to the documented schema. The schema describes
-  single objects without the envelope (FINDINGS.md #1), so for a non-list success the object inside
-  ``data`` is validated; lists and errors are documented with their envelope and validated whole.
 - ``payment_money_invariants``: any payment in a response keeps refunded <= captured <= authorized.
 """
 
@@ -17,11 +16,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-
-from schemathesis.core.transport import Response
-from schemathesis.openapi.checks import JsonSchemaError
-
-from .stats import STATS
 
 ERROR_CODES_5XX = {502: "processor_error", 503: "service_unavailable"}
 
@@ -85,49 +79,11 @@ def documented_success_status(ctx, response, case):
     return None
 
 
-def _unwrapped(response: Response, data) -> Response:
-    return Response(
-        status_code=response.status_code,
-        headers={k: list(v) for k, v in response.headers.items()},
-        content=json.dumps(data).encode(),
-        request=response.request,
-        elapsed=response.elapsed,
-        verify=response.verify,
-    )
-
-
 def _probes_another_method(case) -> bool:
     """Schemathesis' coverage phase also sends methods the operation does not define (OPTIONS, TRACE,
     PUT on a POST-only path ...): those answers are not the operation's, so only the envelope and
     no-5xx checks apply to them."""
     return case.method.upper() != case.operation.method.upper()
-
-
-def _known_schema_violation(error: JsonSchemaError) -> int | None:
-    return None
-
-
-def body_conforms_to_schema(ctx, response, case):
-    status = response.status_code
-    if _probes_another_method(case) or status == 204 or str(status) not in _documented(case):
-        return None
-    body = _json(response)
-    for _ in range(50):
-        try:
-            case.operation.validate_response(_unwrapped(response, body), case=case)
-            return None
-        except JsonSchemaError as error:
-            known = _known_schema_violation(error)
-            if known is None:
-                raise
-            STATS.known_hit(known)
-            # Replace the known bad value with a valid one and validate again, so it hides nothing else.
-            target = body
-            *parents, last = list(error.instance_path)
-            for step in parents:
-                target = target[step]
-            target[last] = "known-finding@example.com"
-    return None
 
 
 def _payments_in(body) -> list[dict]:
@@ -149,20 +105,9 @@ def payment_money_invariants(ctx, response, case):
     return None
 
 
-# Known, reported bugs (tests/security/FINDINGS.md), recognised by their exact signature so the fuzz
-# keeps looking for new ones. Each is pinned by a strict xfail test in tests/security; when the bug is
-# fixed that test fails (the lead removes its xfail mark) and the entry here must go too.
-KNOWN_FINDINGS: dict[int, str] = {}  # all fixed so far (#3, #4, #5); add new ones here while they are open
-
-
-def known_finding(response, logged: list[str]) -> int | None:
-    return None
-
-
 ALL_CHECKS = [
     no_server_error,
     contract_envelope,
     documented_success_status,
-    body_conforms_to_schema,
     payment_money_invariants,
 ]

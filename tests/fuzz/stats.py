@@ -1,4 +1,4 @@
-"""Counters of a fuzz run (requests, statuses, known findings hit) for the terminal summary and
+"""Counters of a fuzz run (requests, statuses, operations) for the terminal summary and
 ``FUZZ_REPORT``."""
 
 from __future__ import annotations
@@ -26,17 +26,14 @@ class FuzzStats:
         self.requests = 0
         self.by_operation: Counter[str] = Counter()
         self.by_status: Counter[int] = Counter()
-        self.known: Counter[int] = Counter()
+        self.by_operation_status: Counter[tuple[str, int]] = Counter()
 
     def record(self, label: str, status: int) -> None:
         with self._lock:
             self.requests += 1
             self.by_operation[label] += 1
             self.by_status[status] += 1
-
-    def known_hit(self, number: int) -> None:
-        with self._lock:
-            self.known[number] += 1
+            self.by_operation_status[(label, status)] += 1
 
     def as_dict(self) -> dict:
         return {
@@ -44,7 +41,10 @@ class FuzzStats:
             "operations": len(self.by_operation),
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_operation": dict(sorted(self.by_operation.items())),
-            "known_findings_hit": {f"#{k}": v for k, v in sorted(self.known.items())},
+            "by_operation_status": {
+                label: {str(st): n for (lb, st), n in sorted(self.by_operation_status.items()) if lb == label}
+                for label in sorted(self.by_operation)
+            },
             "max_examples": max_examples(),
             "seed": fuzz_seed(),
         }

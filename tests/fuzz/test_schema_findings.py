@@ -1,6 +1,5 @@
-"""Schema bugs the fuzz found, pinned one by one (tests/security/FINDINGS.md). Each is a strict xfail:
-when the schema or the API is fixed it fails, the lead removes the mark (and the matching entry in
-``checks.KNOWN_FINDINGS``)."""
+"""Schema bugs the fuzz found (tests/security/FINDINGS.md), each pinned by a test that failed before
+its fix."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """EasyPay soak run (``make soak``): mixed load with faults injected, then a LEDGER CHECK.
 
 1. Starts the real stack on loopback (``tests/faults/stack.py``: fresh database
-   ``easypay_faults_soak_*``, Redis db 13, gunicorn, a Celery worker and beat, the emulator, a webhook
+   ``easypay_faults_soak_*``, a private redis-server, gunicorn, a Celery worker and beat, the emulator, a webhook
    receiver; everything stopped by pid and the database dropped at the end).
 2. For ``SOAK_SECONDS`` (default 120, capped at ``SOAK_MAX_SECONDS`` = 600) ``SOAK_THREADS`` (6)
    clients send a mix: purchases and authorizations with fresh Idempotency-Keys, the same requests
@@ -460,7 +460,7 @@ def main() -> int:
     started_at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     book = Book()
     faults: list[dict] = []
-    stack = Stack(tag="soak", redis_db=13, gunicorn_threads=16, env={"FAULTS_RECONCILE_SECONDS": "15"})
+    stack = Stack(tag="soak", gunicorn_threads=16, env={"FAULTS_RECONCILE_SECONDS": "15"})
 
     def on_signal(signum, _frame):
         raise SystemExit(128 + signum)
@@ -505,6 +505,8 @@ def main() -> int:
         print(json.dumps(report, indent=2, default=str))
         if os.environ.get("SOAK_JSON"):
             Path(os.environ["SOAK_JSON"]).write_text(json.dumps(report, indent=2, default=str))
+        failed = sum(1 for c in checks if c["mismatches"])
+        print(f"soak ledger checks: {len(checks) - failed} passed, {failed} failed")  # the run's closing line
         return 1 if report["mismatches"] else 0
     except BaseException:
         stack.dump_logs()

@@ -263,7 +263,12 @@ class AuthorizeNetTestView(APIView):
         summary="Send a signed sample Authorize.Net notification through the callback path",
         tags=["webhooks: authorize.net"],
         request=InboundTestRequestSerializer,
-        responses={200: InboundTestResponseSerializer},
+        responses={
+            200: InboundTestResponseSerializer,
+            404: OpenApiResponse(
+                description="not_found: no such payment (of this merchant) with a processor transaction"
+            ),
+        },
     )
     def post(self, request):
         serializer = InboundTestRequestSerializer(data=request.data)

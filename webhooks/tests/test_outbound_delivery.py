@@ -285,11 +285,14 @@ def test_two_workers_never_send_the_same_attempt(merchant, receiver, endpoint_fo
     event = Event.objects.create(merchant=merchant, type="payment.captured", data={})
     delivery = EventDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=timezone.now())
     barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
 
     def worker():
         try:
-            barrier.wait()
+            barrier.wait(timeout=30)
             services.delivery_attempt_run(delivery_id=delivery.pk)
+        except BaseException as exc:
+            errors.append(exc)
         finally:
             connection.close()
 
@@ -297,7 +300,9 @@ def test_two_workers_never_send_the_same_attempt(merchant, receiver, endpoint_fo
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads), "a worker never finished"
+    assert not errors, f"workers raised: {errors!r}"
     assert len(receiver.requests) == 1
     delivery.refresh_from_db()
     assert delivery.attempt_count == 1 and delivery.status == "succeeded"
