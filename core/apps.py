@@ -8,6 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
+        from . import metrics  # noqa: F401 (registers the scheduler gauges)
         from .beat import sync_beat_schedule
 
         def _sync(sender, **kwargs):

@@ -66,9 +66,13 @@ class DetailedHealthView(_PublicView):
             for r in results
         }
         components["processor"] = _processor_status()
+        components["scheduler"] = _scheduler_status()
         healthy = all(r.ok for r in results)
+        # A stale scheduler degrades the reported status but not the HTTP status: web instances keep
+        # serving (and /health/ready stays 200) while the scheduler is restarted.
+        degraded = not healthy or components["scheduler"]["status"] == "stale"
         body = {
-            "status": "ok" if healthy else "degraded",
+            "status": "degraded" if degraded else "ok",
             "version": settings.VERSION,
             "components": components,
             "runtime": {"python": platform.python_version(), "django": django.get_version()},
@@ -84,6 +88,25 @@ def _processor_status() -> dict:
         return {"status": "unknown"}
     state = circuit_state()
     return {"status": "ok" if state == "closed" else "degraded", "circuit": state}
+
+
+def _scheduler_status() -> dict:
+    """The beat scheduler's heartbeat: ``ok``, ``stale`` (older than SCHEDULER_HEARTBEAT_STALE_SECONDS),
+    ``not_seen`` (no scheduler ever beat against this database) or ``unknown`` (it could not be read)."""
+    from django.db import DatabaseError
+
+    from .heartbeat import heartbeat_status
+
+    try:
+        status = heartbeat_status()
+    except DatabaseError:
+        return {"status": "unknown"}
+    return {
+        "status": status.status,
+        "last_beat_at": status.last_beat_at.isoformat().replace("+00:00", "Z") if status.last_beat_at else None,
+        "last_beat_age_seconds": status.age_seconds,
+        "stale_after_seconds": status.stale_after_seconds,
+    }
 
 
 @extend_schema(tags=["system"], summary="API version", responses={200: OpenApiTypes.OBJECT})

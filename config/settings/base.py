@@ -137,7 +137,15 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, beating the scheduler heartbeat (core/beat.py).
+CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatDatabaseScheduler"
+# The scheduler (celery beat or run_schedule) records a heartbeat this often; /health/detailed and the
+# easypay_scheduler_stale metric report it stale when it is older than SCHEDULER_HEARTBEAT_STALE_SECONDS.
+SCHEDULER_HEARTBEAT_SECONDS = env_float("SCHEDULER_HEARTBEAT_SECONDS", 15.0)
+SCHEDULER_HEARTBEAT_STALE_SECONDS = env_int("SCHEDULER_HEARTBEAT_STALE_SECONDS", 120)
+# Subscriptions are billed daily at 06:00 UTC; a positive value bills every N seconds instead
+# (the development settings use 60, so `make run` bills a due subscription within a minute or two).
+SUBSCRIPTION_BILLING_EVERY_SECONDS = env_int("SUBSCRIPTION_BILLING_EVERY_SECONDS", 0)
 # The beat schedule is code; `core.beat.sync_beat_schedule` loads it into django-celery-beat
 # (after migrate) so staff can see and pause each entry in the admin.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -151,7 +159,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "payments.ledger_reconcile": {"task": "payments.tasks.ledger_reconcile", "schedule": crontab(hour=5, minute=30)},
     "subscriptions.bill_due": {
         "task": "subscriptions.tasks.bill_due_subscriptions",
-        "schedule": crontab(hour=6, minute=0),
+        "schedule": (
+            timedelta(seconds=SUBSCRIPTION_BILLING_EVERY_SECONDS)
+            if SUBSCRIPTION_BILLING_EVERY_SECONDS > 0
+            else crontab(hour=6, minute=0)
+        ),
     },
     "audit.purge_old_rows": {"task": "audit.tasks.audit_purge", "schedule": crontab(hour=4, minute=0)},
 }
