@@ -80,7 +80,7 @@ class ConsoleFormatter(logging.Formatter):
         if request_id:
             parts.append(f"request_id={request_id}")
         for key, value in record.__dict__.items():
-            if key not in self._SKIP and not key.startswith("_") and key not in ("request", "server_time"):
+            if key not in self._SKIP and not key.startswith("_") and key not in ("request", "server_time", "data"):
                 parts.append(f"{key}={value}")
         line = " ".join(parts)
         if record.exc_info:

@@ -123,6 +123,11 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+if CELERY_BROKER_URL is None:
+    # Tasks run eagerly, but Celery still opens a producer to check serializers: give it kombu's
+    # in-process transport instead of an empty URL (which kombu reads as amqp://localhost, with a
+    # "No hostname was supplied" warning on every task). Nothing is ever sent through it.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -259,6 +264,9 @@ AUTHORIZE_NET_API_LOGIN_ID = env_str("AUTHORIZE_NET_API_LOGIN_ID") or DEFAULT_AN
 AUTHORIZE_NET_TRANSACTION_KEY = env_str("AUTHORIZE_NET_TRANSACTION_KEY") or "easypaysandbox16"
 AUTHORIZE_NET_SIGNATURE_KEY = env_str("AUTHORIZE_NET_SIGNATURE_KEY") or DEFAULT_ANET_SIGNATURE_KEY
 AUTHORIZE_NET_ENDPOINT = env_str("AUTHORIZE_NET_ENDPOINT", "http://127.0.0.1:8999/xml/v1/request.api")
+# Names the processor account transaction ids belong to (unique per environment); empty: derived from
+# the endpoint and the login id (payments.gateways.processor_environment).
+AUTHORIZE_NET_ENVIRONMENT = env_str("AUTHORIZE_NET_ENVIRONMENT", "")
 AUTHORIZE_NET_CONNECT_TIMEOUT = env_float("AUTHORIZE_NET_CONNECT_TIMEOUT", 3.0)
 AUTHORIZE_NET_READ_TIMEOUT = env_float("AUTHORIZE_NET_READ_TIMEOUT", 15.0)
 AUTHORIZE_NET_DUPLICATE_WINDOW = env_int("AUTHORIZE_NET_DUPLICATE_WINDOW", 0)

@@ -40,7 +40,7 @@ def test_local_defaults_are_embedded():
     probe = json.loads(result.stdout)
     assert probe["db"].endswith("sqlite3")
     assert probe["cache"].endswith("LocMemCache")
-    assert probe["eager"] is True and probe["broker"] is None
+    assert probe["eager"] is True and probe["broker"] == "memory://localhost/"  # in-process: no "No hostname" warnings
     assert probe["debug"] is True
     assert probe["anet"] == "http://127.0.0.1:8999/xml/v1/request.api"
 
