@@ -291,15 +291,17 @@ WEBHOOK_INBOUND_INVALID_RETENTION_DAYS = env_int("WEBHOOK_INBOUND_INVALID_RETENT
 WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS = [
     int(s) for s in env_list("WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS", ["30", "120", "600", "1800", "3600", "14400"])
 ]
+# How often the scheduler looks for deliveries and inbound events whose retry is due.
+WEBHOOK_RETRY_POLL_SECONDS = env_int("WEBHOOK_RETRY_POLL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE.update(
     {
         "webhooks.retry_due_deliveries": {
             "task": "webhooks.tasks.deliveries_retry_due",
-            "schedule": timedelta(minutes=1),
+            "schedule": timedelta(seconds=WEBHOOK_RETRY_POLL_SECONDS),
         },
         "webhooks.retry_due_inbound": {
             "task": "webhooks.tasks.inbound_events_retry_due",
-            "schedule": timedelta(minutes=1),
+            "schedule": timedelta(seconds=WEBHOOK_RETRY_POLL_SECONDS),
         },
         "webhooks.purge_invalid_inbound": {
             "task": "webhooks.tasks.inbound_events_purge",

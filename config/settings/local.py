@@ -27,6 +27,8 @@ if SUBSCRIPTION_BILLING_EVERY_SECONDS > 0:
 if env_str("LOG_FORMAT", "text") != "json":
     LOGGING = {**LOGGING, "formatters": {**LOGGING["formatters"], "text": {"()": "core.logging.ConsoleFormatter"}}}
     LOGGING["handlers"] = {"console": {**LOGGING["handlers"]["console"], "formatter": "text"}}
+    # One "succeeded in 0.0005s" line per scheduled task is noise in a terminal; failures still show.
+    LOGGING["loggers"] = {**LOGGING["loggers"], "celery.app.trace": {"level": "WARNING"}}
 
 # Said once per `make run` (which sets EASYPAY_DEV_KEY_WARNED for the processes it starts), not on
 # every manage.py call.
