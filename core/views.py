@@ -6,8 +6,10 @@ import platform
 
 import django
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -113,6 +115,13 @@ def _scheduler_status() -> dict:
 class VersionView(_PublicView):
     def get(self, request):
         return Response({"version": settings.VERSION, "api_version": settings.API_VERSION})
+
+
+@require_safe
+def landing(request: HttpRequest) -> HttpResponse:
+    """``GET /``: a small page linking the documentation, Swagger UI, the admin and health."""
+    context = {"version": settings.VERSION, "api_version": settings.API_VERSION, "debug": settings.DEBUG}
+    return render(request, "core/landing.html", context)
 
 
 @csrf_exempt  # a JSON 404 for every method: no session-CSRF HTML page on unrouted API paths

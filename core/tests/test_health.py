@@ -145,3 +145,13 @@ def test_a_scheduler_never_seen_is_reported_as_such(anon_client):
     }
     assert _metric("easypay_scheduler_heartbeat_age_seconds") == -1.0
     assert _metric("easypay_scheduler_stale") == 1.0
+
+
+def test_the_root_is_a_landing_page_linking_docs_swagger_admin_and_health(anon_client):
+    response = anon_client.get("/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    for link in ('href="/docs/"', 'href="/api/docs/"', 'href="/admin/"', 'href="/health/ready"'):
+        assert link in page
+    assert anon_client.post("/").status_code == 405
