@@ -29,7 +29,14 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 
-def _free_port() -> int:
+# MAKE_RUN_TEST_PORT_BASE=N uses ports N (server), N+1 (emulator) and N+2 (webhook receiver) instead of
+# free ones the system picks (for machines where each user has a port range).
+_PORT_BASE = int(os.environ.get("MAKE_RUN_TEST_PORT_BASE") or 0)
+
+
+def _free_port(offset: int = 0) -> int:
+    if _PORT_BASE:
+        return _PORT_BASE + offset
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -53,7 +60,7 @@ class _Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer(("127.0.0.1", _free_port(2) if _PORT_BASE else 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
@@ -63,7 +70,7 @@ class _Receiver:
 
 class _Stack:
     def __init__(self, tmp: Path) -> None:
-        self.port, self.emulator_port = _free_port(), _free_port()
+        self.port, self.emulator_port = _free_port(0), _free_port(1)
         self.tmp = tmp
         self.proc: subprocess.Popen | None = None
         self.log = tmp / "make-run.log"
