@@ -102,6 +102,9 @@ class _Stack:
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, as a terminal gives it: Ctrl-C reaches them all
+            # A terminal starts it with SIGINT at its default; a test run started in the background (`cmd &`
+            # in a script) would hand down an ignored SIGINT, which no shell can trap.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         key = None
         deadline = time.monotonic() + 90
