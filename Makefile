@@ -1,4 +1,4 @@
-# EasyPay: `make run` to run it, `make test` to test it. See README.md.
+# EasyPay: `make run` to run it, `make test` to test it, `make help` for the rest. See README.md.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -7,50 +7,57 @@ PORT ?= 8000
 EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
+.PHONY: help run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
 
-venv: $(VENV)/.installed
+help: ## list the targets
+	@echo "make <target>   (make run PORT=8000 EMULATOR_PORT=8999: the ports make run uses)"
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+venv: $(VENV)/.installed ## create .venv with the pinned requirements
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
 
-migrate: venv
+migrate: venv ## apply migrations and the staff groups
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py setup_staff_groups
 
-run: venv migrate
-	PORT=$(PORT) $(PY) manage.py seed_demo
-	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) PY=$(PY) bash scripts/run-dev.sh
+run: venv ## the emulator, the schedule and the server on PORT (default 8000)
+	@# The first manage.py call says it when the development SECRET_KEY is in use; the rest do not.
+	$(PY) manage.py migrate --noinput
+	@export EASYPAY_DEV_KEY_WARNED=1; $(PY) manage.py setup_staff_groups && \
+	PORT=$(PORT) $(PY) manage.py seed_demo && \
+	PORT=$(PORT) EMULATOR_PORT=$(EMULATOR_PORT) PY=$(PY) exec bash scripts/run-dev.sh
 
-test: venv
+test: venv ## the test suite (PYTEST_ARGS=... to narrow it)
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: no tests were collected" >&2; fi; exit $$rc
 
-e2e: venv
+e2e: venv ## end-to-end tests against a real stack
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	$(PY) -m pytest tests/e2e -m e2e -p no:cacheprovider
 
-bench: venv
+bench: venv ## the benchmark
 	bash bench/run.sh
 
-fuzz: venv
+fuzz: venv ## schema fuzzing
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	FUZZ_MAX_EXAMPLES=$${FUZZ_MAX_EXAMPLES:-200} $(PY) tests/fuzz/run_fuzz.py $(PYTEST_ARGS)
 
-fuzz-stateful: venv
+fuzz-stateful: venv ## stateful schema fuzzing
 	@exports="$$($(PY) scripts/testenv.py)" || exit 1; eval "$$exports"; \
 	FUZZ_STATEFUL=1 $(PY) -m pytest tests/fuzz/test_schema_fuzz.py -k stateful -p no:cacheprovider -q
 
-faults: venv
+faults: venv ## fault-injection tests
 	env -u REDIS_URL -u DATABASE_URL EASYPAY_FAULTS=1 $(PY) -m pytest tests/faults -p no:cacheprovider -ra $(PYTEST_ARGS)
 
-soak: venv
+soak: venv ## the soak test
 	$(PY) tests/soak/soak.py
 
-lint: venv
+lint: venv ## ruff check, ruff format --check, makemigrations --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
@@ -58,9 +65,9 @@ lint: venv
 	DATABASE_URL=sqlite:///:memory: $(PY) -W ignore manage.py spectacular --validate --fail-on-warn --file "$$schema" && \
 	$(VENV)/bin/openapi-spec-validator "$$schema"
 
-format: venv
+format: venv ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean:
-	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles
+clean: ## remove .venv, local databases, the emulator's state
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles .data

@@ -19,6 +19,7 @@ api_v1 = [
 ]
 
 urlpatterns = [
+    path("", core_views.landing, name="landing"),
     path("health", core_views.HealthView.as_view(), name="health"),
     path("health/live", core_views.LivenessView.as_view(), name="health-live"),
     path("health/ready", core_views.ReadinessView.as_view(), name="health-ready"),

@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from . import openapi  # noqa: F401  (registers the schema extensions)
+        from . import metrics  # noqa: F401 (registers the scheduler gauges)
         from .beat import sync_beat_schedule
 
         def _sync(sender, **kwargs):

@@ -44,7 +44,8 @@ def check_broker() -> None:
 
 def configured_checks() -> dict[str, Callable[[], None]]:
     checks: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
-    if settings.CELERY_BROKER_URL and not settings.CELERY_TASK_ALWAYS_EAGER:
+    broker = settings.CELERY_BROKER_URL
+    if broker and not broker.startswith("memory://") and not settings.CELERY_TASK_ALWAYS_EAGER:
         checks["broker"] = check_broker
     return checks
 

@@ -65,3 +65,24 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             payload["exc"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(payload, default=str)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """One readable line per record for a developer's terminal (``make run``): time, level, logger,
+    message, request id and any extra fields as ``key=value``. Production keeps ``JSONFormatter``."""
+
+    _SKIP = JSONFormatter._SKIP
+
+    def format(self, record: logging.LogRecord) -> str:
+        ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
+        parts = [f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"]
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            parts.append(f"request_id={request_id}")
+        for key, value in record.__dict__.items():
+            if key not in self._SKIP and not key.startswith("_") and key not in ("request", "server_time", "data"):
+                parts.append(f"{key}={value}")
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + redact_text(self.formatException(record.exc_info))
+        return line

@@ -12,3 +12,22 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Heartbeat(models.Model):
+    """The last time a long-running process (the beat scheduler) said it was alive.
+
+    A database row, not a cache entry: under ``make run`` the cache is per process, and every web
+    instance must see the scheduler's beat to report it in ``/health/detailed``.
+    """
+
+    name = models.CharField(primary_key=True, max_length=64)
+    beat_at = models.DateTimeField()
+    hostname = models.CharField(max_length=255, blank=True)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        db_table = "core_heartbeat"
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at.isoformat()}"

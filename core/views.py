@@ -6,8 +6,10 @@ import platform
 
 import django
 from django.conf import settings
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.permissions import AllowAny
@@ -66,9 +68,13 @@ class DetailedHealthView(_PublicView):
             for r in results
         }
         components["processor"] = _processor_status()
+        components["scheduler"] = _scheduler_status()
         healthy = all(r.ok for r in results)
+        # A stale scheduler degrades the reported status but not the HTTP status: web instances keep
+        # serving (and /health/ready stays 200) while the scheduler is restarted.
+        degraded = not healthy or components["scheduler"]["status"] == "stale"
         body = {
-            "status": "ok" if healthy else "degraded",
+            "status": "degraded" if degraded else "ok",
             "version": settings.VERSION,
             "components": components,
             "runtime": {"python": platform.python_version(), "django": django.get_version()},
@@ -86,10 +92,36 @@ def _processor_status() -> dict:
     return {"status": "ok" if state == "closed" else "degraded", "circuit": state}
 
 
+def _scheduler_status() -> dict:
+    """The beat scheduler's heartbeat: ``ok``, ``stale`` (older than SCHEDULER_HEARTBEAT_STALE_SECONDS),
+    ``not_seen`` (no scheduler ever beat against this database) or ``unknown`` (it could not be read)."""
+    from django.db import DatabaseError
+
+    from .heartbeat import heartbeat_status
+
+    try:
+        status = heartbeat_status()
+    except DatabaseError:
+        return {"status": "unknown"}
+    return {
+        "status": status.status,
+        "last_beat_at": status.last_beat_at.isoformat().replace("+00:00", "Z") if status.last_beat_at else None,
+        "last_beat_age_seconds": status.age_seconds,
+        "stale_after_seconds": status.stale_after_seconds,
+    }
+
+
 @extend_schema(tags=["system"], summary="API version", responses={200: OpenApiTypes.OBJECT})
 class VersionView(_PublicView):
     def get(self, request):
         return Response({"version": settings.VERSION, "api_version": settings.API_VERSION})
+
+
+@require_safe
+def landing(request: HttpRequest) -> HttpResponse:
+    """``GET /``: a small page linking the documentation, Swagger UI, the admin and health."""
+    context = {"version": settings.VERSION, "api_version": settings.API_VERSION, "debug": settings.DEBUG}
+    return render(request, "core/landing.html", context)
 
 
 @csrf_exempt  # a JSON 404 for every method: no session-CSRF HTML page on unrouted API paths

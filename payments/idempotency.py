@@ -1,4 +1,6 @@
-"""``Idempotency-Key`` for the POSTs that move money (create, capture, refund, cancel).
+"""``Idempotency-Key`` for every POST under /api/v1/ that creates an object or moves money: payments
+and their capture, refund and cancel, subscriptions, webhook endpoints and API keys (one decorator,
+:func:`idempotent`, on each of those actions).
 
 A key belongs to one merchant (a database unique constraint, not an ``exists()`` check). The first
 request inserts an ``in_progress`` record and commits it before anything else happens, so a
@@ -10,6 +12,13 @@ different body is ``409 idempotency_conflict``. Responses that changed nothing (
 failures, 401/403/404/409/429, an open circuit) are not stored, so a corrected retry with the same
 key works. Records live ``IDEMPOTENCY_KEY_TTL_HOURS`` (24 h) and are purged by
 ``payments.tasks.idempotency_purge``.
+
+Secrets are shown once: a response field named in ``secret_fields`` (an API key's ``key`` and
+``key_secret``, a webhook endpoint's ``secret``) is stored as ``null`` and replayed as ``null``. The
+replay still names the object that was created (so a client that lost the first answer finds it
+and never creates a second), but it never carries the secret again: the record is plain JSON and
+secrets are kept only hashed (API keys) or only on their own row (endpoint signing secrets). A
+client that lost the secret revokes the key and creates another, or rotates the endpoint's secret.
 """
 
 from __future__ import annotations
@@ -24,6 +33,8 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
@@ -33,6 +44,20 @@ from payments.models import IdempotencyRecord
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
+
+# The header as the OpenAPI schema documents it on every action decorated with ``idempotent``.
+OPENAPI_PARAMETER = OpenApiParameter(
+    HEADER,
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Up to 255 characters. The same key and body within 24 hours returns the first response again "
+        "(header Idempotent-Replayed: true) and creates or moves money once; the same key with another body, "
+        "or while the first request is still running, is 409 idempotency_conflict. Secrets in a creation "
+        "response (API key, webhook signing secret) are shown once: a replay answers them as null."
+    ),
+)
 
 # The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
 _serving: ContextVar[IdempotencyRecord | None] = ContextVar("easypay_idempotency_serving", default=None)
@@ -214,8 +239,24 @@ def _header_key(request) -> str | None:
     return key
 
 
-def idempotent(view_method):
-    """Decorate a ViewSet action (after authentication and permissions have run) with key handling."""
+def _without_secrets(data: Any, secret_fields: tuple[str, ...]) -> Any:
+    if not secret_fields or not isinstance(data, dict):
+        return data
+    inner = data.get("data") if "error" in data else data
+    if not isinstance(inner, dict):
+        return data
+    cleaned = {k: (None if k in secret_fields else v) for k, v in inner.items()}
+    return {**data, "data": cleaned} if "error" in data else cleaned
+
+
+def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
+    """Decorate a ViewSet action (after authentication and permissions have run) with key handling.
+
+    ``@idempotent`` or ``@idempotent(secret_fields=("secret",))``: the named response fields are
+    never stored, and answer ``null`` on a replay (see the module docstring).
+    """
+    if view_method is None:
+        return functools.partial(idempotent, secret_fields=tuple(secret_fields))
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -247,13 +288,11 @@ def idempotent(view_method):
         finally:
             _serving.reset(serving)
         if storable(response):
+            kept = _without_secrets(response.data, secret_fields)
             completed_with = getattr(record, "completed_with", None)
-            if completed_with != (response.status_code, _stored_body(response.data)):
+            if completed_with != (response.status_code, _stored_body(kept)):
                 idempotency_complete(
-                    record=record,
-                    status=response.status_code,
-                    body=response.data,
-                    resource_id=_resource_id(response.data),
+                    record=record, status=response.status_code, body=kept, resource_id=_resource_id(kept)
                 )
         else:
             if getattr(record, "completed_early", False):

@@ -65,6 +65,8 @@ class Payment(TimeStampedModel):
     processor_response_code = models.CharField(max_length=10, blank=True, default="")
     processor_response_message = models.TextField(blank=True, default="")
     processor_transaction_id = models.CharField(max_length=255, blank=True, default="")
+    # The processor account the transaction id belongs to (ids are unique per environment only).
+    processor_environment = models.CharField(max_length=64, blank=True, default="")
     processor_reason_code = models.CharField(max_length=10, blank=True, default="")
     auth_code = models.CharField(max_length=20, blank=True, default="")
     avs_result = models.CharField(max_length=5, blank=True, default="")
@@ -89,6 +91,12 @@ class Payment(TimeStampedModel):
         ordering = ("-created_at", "-id")
         constraints = [
             models.UniqueConstraint(fields=["merchant", "external_id"], name="payment_external_id_per_merchant"),
+            # A processor that lost its state hands out ids again: never record one twice.
+            models.UniqueConstraint(
+                fields=["processor_environment", "processor_transaction_id"],
+                condition=~Q(processor_transaction_id=""),
+                name="payment_processor_txn_unique",
+            ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refunded_not_negative"),
             models.CheckConstraint(condition=Q(captured_amount__gte=0), name="payment_captured_not_negative"),

@@ -49,6 +49,7 @@ from payments.gateways import (
     Outcome,
     TransactionDetails,
     get_gateway,
+    processor_environment,
 )
 from payments.gateways.tokens import TEST_TOKENS, is_test_token, looks_like_test_token
 from payments.idempotency import idempotency_complete_with_outcome
@@ -98,6 +99,7 @@ PROCESSOR_STATUS = {
 SETTLED_STATUSES = {"settledSuccessfully"}
 REFUND_TRANSACTION_TYPES = {"refundTransaction", "voidTransaction"}
 REASON_NOT_SETTLED = "54"
+REASON_TRANSACTION_NOT_FOUND = "16"
 UPDATABLE_FIELDS = ("description", "metadata", "customer_email", "customer_name")
 MONEY_STATUSES = (S.CAPTURED, S.PARTIALLY_REFUNDED, S.REFUNDED)
 
@@ -354,6 +356,7 @@ def payment_create(
         "idempotency_key": idempotency_key or "",
         "card_last_four": card.last_four if card else "",
         "card_brand": card.brand if card else "",
+        "processor_environment": processor_environment(),
     }
     if external_id:
         fields["external_id"] = external_id
@@ -419,6 +422,52 @@ _CREATED_STATUSES = frozenset({S.CAPTURED, S.AUTHORIZED, S.HELD})
 
 
 def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
+    try:
+        return _charge_record_outcome(payment, result, capture=capture, amount=amount)
+    except IntegrityError:
+        if not _transaction_id_taken(payment, result.transaction_id):
+            raise
+    return _charge_failed_duplicate_transaction(payment, result)
+
+
+def _transaction_id_taken(payment: Payment, transaction_id: str | None) -> bool:
+    return bool(transaction_id) and (
+        Payment.objects.filter(
+            processor_environment=payment.processor_environment, processor_transaction_id=transaction_id
+        )
+        .exclude(pk=payment.pk)
+        .exists()
+    )
+
+
+def _charge_failed_duplicate_transaction(payment: Payment, result: GatewayResult) -> Payment:
+    """The processor answered with a transaction id EasyPay already holds for another payment: it has
+    lost its own records (an emulator restarted without its state file, a misconfigured account). The id
+    is not recorded (the database refuses it) and the payment fails with a message saying so."""
+    logger.error(
+        "processor returned transaction id %s, already held by another payment; payment %s marked failed",
+        result.transaction_id,
+        payment.pk,
+    )
+    statuses: list[str] = []
+    with transaction.atomic():
+        p = _lock(payment.pk)
+        if p.status == S.PENDING:
+            p.processor_response_code = result.response_code or ""
+            p.processor_reason_code = result.reason_code or ""
+            p.processor_response_message = (
+                f"The processor answered with transaction id {result.transaction_id}, which EasyPay already "
+                "holds for another payment: the processor's records do not match EasyPay's. Nothing was "
+                "recorded for this payment; check the processor account before retrying."
+            )[:1000]
+            p.processed_at = timezone.now()
+            _log(p, "charge.response", response={**_result_data(result), "duplicate_transaction_id": True})
+            _transition(p, S.FAILED, kind="status_change", statuses=statuses)
+        _after_commit(p, statuses)
+    return p
+
+
+def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
     """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
     statuses: list[str] = []
     data: dict[str, Any] | None = None
@@ -575,6 +624,16 @@ def payment_void(*, payment: Payment) -> Payment:
     p = _refresh_quietly(p, release_operation=False)
     if p.settled_at is not None:
         raise InvalidState("This payment has settled and can no longer be cancelled; refund it instead.")
+    if _unknown_at_processor(p):
+        raise ProcessorError(
+            f"The processor has no record of this payment's transaction ({p.processor_transaction_id}); "
+            "nothing was cancelled. EasyPay and the processor disagree about this payment: check the "
+            "processor account (its records may have been lost or reset).",
+            details={
+                "reason": "transaction_unknown_at_processor",
+                "processor_transaction_id": p.processor_transaction_id,
+            },
+        )
     raise ProcessorError(f"The processor refused the cancellation: {result.message or result.error_code}")
 
 
@@ -668,9 +727,30 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
         return refund
     if result.outcome is Outcome.UNKNOWN:
         raise ProcessorError("No reply from the processor; the refund will be reconciled.", data=_serialize(p))
+    if result.reason_code in (REASON_NOT_SETTLED, REASON_TRANSACTION_NOT_FOUND) and _unknown_at_processor(p):
+        raise ProcessorError(
+            f"The processor has no record of this payment's transaction ({p.processor_transaction_id}); "
+            "nothing was refunded. EasyPay and the processor disagree about this payment: check the "
+            "processor account (its records may have been lost or reset).",
+            details={
+                "reason": "transaction_unknown_at_processor",
+                "processor_transaction_id": p.processor_transaction_id,
+            },
+            data=_serialize(p),
+        )
     if result.reason_code == REASON_NOT_SETTLED:
         raise InvalidState("This payment has not settled yet and cannot be refunded; cancel it instead.")
     raise ProcessorError(f"The processor refused the refund: {result.message or result.error_code}", data=_serialize(p))
+
+
+def _unknown_at_processor(p: Payment) -> bool:
+    """True only when the processor answers that it does not know the payment's transaction."""
+    if not p.processor_transaction_id:
+        return False
+    try:
+        return get_gateway().transaction_details(transaction_id=p.processor_transaction_id) is None
+    except GatewayError:
+        return False
 
 
 def _refund_record(refund_id, result: GatewayResult | None) -> tuple[Refund, Payment]:

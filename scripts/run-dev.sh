@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# `make run`: the Authorize.Net emulator, the beat schedule (in-process, no broker needed) and the
-# web server, on embedded defaults. Stops the processes it started (by pid) when the server stops.
-set -euo pipefail
+# `make run`: the Authorize.Net emulator (its state kept on disk), the beat schedule (in-process, no
+# broker needed) and the web server, on embedded defaults. Stops the processes it started (by pid)
+# when any of them stops or on Ctrl-C, and then exits 0 (or with the failed process's status).
+set -uo pipefail
 PY=${PY:-.venv/bin/python}
 PORT=${PORT:-8000}
 EMULATOR_PORT=${EMULATOR_PORT:-8999}
+# The emulator's transactions, batches and profiles survive a restart of `make run` (delete the file
+# to start the processor afresh, together with db.sqlite3).
+EMULATOR_STATE=${EMULATOR_STATE:-.data/anet-emulator.sqlite3}
+SCHEDULE_INTERVAL=${SCHEDULE_INTERVAL:-15}
 export WEBHOOK_ALLOW_PRIVATE_URLS=${WEBHOOK_ALLOW_PRIVATE_URLS:-true}
 # The app talks to the emulator started below, whatever port it was given.
 export AUTHORIZE_NET_ENDPOINT=${AUTHORIZE_NET_ENDPOINT:-http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.api}
+# The development SECRET_KEY warning was said once (by `make run`); not again by every process.
+export EASYPAY_DEV_KEY_WARNED=1
+mkdir -p "$(dirname "$EMULATOR_STATE")"
 
 pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
-trap cleanup EXIT INT TERM
+stopping=0
+stop() {
+  stopping=1
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+}
+trap 'stop; echo; echo "EasyPay stopped."; exit 0' INT TERM
 
-"$PY" manage.py anet_sandbox --port "$EMULATOR_PORT" \
+"$PY" manage.py anet_sandbox --port "$EMULATOR_PORT" --db "$EMULATOR_STATE" \
   --webhook-url "http://127.0.0.1:${PORT}/api/v1/webhooks/authorize-net" &
 pids+=($!)
-echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.api (pid ${pids[-1]})"
+echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.api (pid ${pids[-1]}, state in ${EMULATOR_STATE})"
 
-"$PY" manage.py run_schedule --interval 15 >/dev/null &
+"$PY" manage.py run_schedule --interval "$SCHEDULE_INTERVAL" &
 pids+=($!)
-echo "Schedule (webhook retries, reconciliation, billing) running in-process (pid ${pids[-1]})"
+echo "Schedule (webhook retries every minute, reconciliation every 5 min, billing every minute) in-process (pid ${pids[-1]})"
 
-echo "EasyPay: http://127.0.0.1:${PORT}/api/docs/  (admin: /admin/, health: /health/ready)"
-"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload
+"$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &
+pids+=($!)
+echo "EasyPay: http://127.0.0.1:${PORT}/  (API docs: /api/docs/, admin: /admin/, health: /health/detailed; Ctrl-C stops)"
+
+# Whichever process ends first ends the stack: a dead scheduler is not left unnoticed.
+wait -n "${pids[@]}"
+status=$?
+if [ "$stopping" -eq 0 ]; then
+  echo "make run: a process exited (status ${status}); stopping the others." >&2
+  stop
+  exit "$status"
+fi

@@ -28,6 +28,10 @@ class Event(models.Model):
     type = models.CharField(max_length=64)
     data = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The object the event is about ("payment:<id>", "subscription:<id>") and its place among that
+    # object's events: 1, 2, 3 ... in the order the state changes committed (see EventSequence).
+    object_key = models.CharField(max_length=100, blank=True, default="")
+    sequence = models.PositiveBigIntegerField(default=0)
 
     class Meta:
         ordering = ("-created_at", "-id")
@@ -44,8 +48,21 @@ class Event(models.Model):
             "id": self.id,
             "type": self.type,
             "created": self.created_at.isoformat().replace("+00:00", "Z"),
+            "sequence": self.sequence,
             "data": self.data,
         }
+
+
+class EventSequence(models.Model):
+    """The last event sequence number given to one object. Taken with an upsert inside the state
+    change's transaction: the row stays locked until that transaction ends, so two changes of one
+    object get their numbers in the order they commit (webhooks.services.event_sequence_next)."""
+
+    object_key = models.CharField(primary_key=True, max_length=100)
+    last = models.PositiveBigIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.object_key} #{self.last}"
 
 
 class InboundEvent(TimeStampedModel):

@@ -16,7 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -25,7 +25,15 @@ from core.tasks import enqueue_on_commit
 
 from . import signing, transport, urlguard
 from .metrics import WEBHOOK_DELIVERIES, WEBHOOK_INBOUND
-from .models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint, new_endpoint_secret
+from .models import (
+    DeliveryAttempt,
+    Event,
+    EventDelivery,
+    EventSequence,
+    InboundEvent,
+    WebhookEndpoint,
+    new_endpoint_secret,
+)
 
 logger = logging.getLogger("easypay.webhooks")
 
@@ -94,6 +102,23 @@ def _jittered(seconds: float) -> float:
 # --- Events and their fan-out -------------------------------------------------------------------
 
 
+def event_sequence_next(*, object_key: str) -> int:
+    """The next sequence number of ``object_key``'s events (1 for its first), in one statement.
+
+    ``INSERT ... ON CONFLICT DO UPDATE ... RETURNING`` (PostgreSQL, SQLite 3.35+) locks the counter row
+    until the caller's transaction ends: a concurrent change of the same object waits for this one to
+    commit or roll back, so numbers follow commit order and a rolled-back change gives its number back.
+    """
+    table = connection.ops.quote_name(EventSequence._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (object_key, last) VALUES (%s, 1) "  # noqa: S608 (table name from the model)
+            f"ON CONFLICT (object_key) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [object_key],
+        )
+        return int(cursor.fetchone()[0])
+
+
 def event_record(*, merchant_id, event_type: str, data: dict[str, Any]) -> Event:
     """Record an event inside the caller's transaction (call it where the state changes).
 
@@ -106,7 +131,14 @@ def event_record(*, merchant_id, event_type: str, data: dict[str, Any]) -> Event
         raise ValueError(f"unknown event type {event_type!r}")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("event_record must run inside the transaction that changes the state")
-    event = Event.objects.create(merchant_id=merchant_id, type=event_type, data=data)
+    object_key = f"{event_type.split('.', 1)[0]}:{data.get('id', '')}"[:100]
+    event = Event.objects.create(
+        merchant_id=merchant_id,
+        type=event_type,
+        data=data,
+        object_key=object_key,
+        sequence=event_sequence_next(object_key=object_key),
+    )
     now = timezone.now()
     deliveries = [
         EventDelivery(event=event, endpoint_id=endpoint_id, next_attempt_at=now)

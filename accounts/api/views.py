@@ -17,6 +17,7 @@ from accounts.ipfilter import client_ip
 from accounts.models import APIKey
 from accounts.permissions import IsMerchantPrincipal, IsStaffOrHasScope
 from core.exceptions import NotFound, PermissionDenied, RateLimited
+from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from . import serializers as s
 
@@ -37,6 +38,7 @@ def _creator_limits(principal) -> dict[str, int]:
     create=extend_schema(
         summary="Create an API key (the secret is in this response only)",
         request=s.APIKeyCreateSerializer,
+        parameters=[OPENAPI_PARAMETER],
         responses={201: s.APIKeyCreatedSerializer},
     ),
     update=extend_schema(
@@ -80,6 +82,7 @@ class APIKeyViewSet(
             raise NotFound("No such API key.")
         return api_key
 
+    @idempotent(secret_fields=("key", "key_secret"))
     def create(self, request):
         serializer = s.APIKeyCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -137,6 +137,11 @@ else:
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
+if CELERY_BROKER_URL is None:
+    # Tasks run eagerly, but Celery still opens a producer to check serializers: give it kombu's
+    # in-process transport instead of an empty URL (which kombu reads as amqp://localhost, with a
+    # "No hostname was supplied" warning on every task). Nothing is ever sent through it.
+    CELERY_BROKER_URL = "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -151,7 +156,15 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# django-celery-beat's DatabaseScheduler, beating the scheduler heartbeat (core/beat.py).
+CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatDatabaseScheduler"
+# The scheduler (celery beat or run_schedule) records a heartbeat this often; /health/detailed and the
+# easypay_scheduler_stale metric report it stale when it is older than SCHEDULER_HEARTBEAT_STALE_SECONDS.
+SCHEDULER_HEARTBEAT_SECONDS = env_float("SCHEDULER_HEARTBEAT_SECONDS", 15.0)
+SCHEDULER_HEARTBEAT_STALE_SECONDS = env_int("SCHEDULER_HEARTBEAT_STALE_SECONDS", 120)
+# Subscriptions are billed daily at 06:00 UTC; a positive value bills every N seconds instead
+# (the development settings use 60, so `make run` bills a due subscription within a minute or two).
+SUBSCRIPTION_BILLING_EVERY_SECONDS = env_int("SUBSCRIPTION_BILLING_EVERY_SECONDS", 0)
 # The beat schedule is code; `core.beat.sync_beat_schedule` loads it into django-celery-beat
 # (after migrate) so staff can see and pause each entry in the admin.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
@@ -165,7 +178,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "payments.ledger_reconcile": {"task": "payments.tasks.ledger_reconcile", "schedule": crontab(hour=5, minute=30)},
     "subscriptions.bill_due": {
         "task": "subscriptions.tasks.bill_due_subscriptions",
-        "schedule": crontab(hour=6, minute=0),
+        "schedule": (
+            timedelta(seconds=SUBSCRIPTION_BILLING_EVERY_SECONDS)
+            if SUBSCRIPTION_BILLING_EVERY_SECONDS > 0
+            else crontab(hour=6, minute=0)
+        ),
     },
     "audit.purge_old_rows": {"task": "audit.tasks.audit_purge", "schedule": crontab(hour=4, minute=0)},
 }
@@ -280,6 +297,9 @@ AUTHORIZE_NET_API_LOGIN_ID = env_str("AUTHORIZE_NET_API_LOGIN_ID") or DEFAULT_AN
 AUTHORIZE_NET_TRANSACTION_KEY = env_str("AUTHORIZE_NET_TRANSACTION_KEY") or "easypaysandbox16"
 AUTHORIZE_NET_SIGNATURE_KEY = env_str("AUTHORIZE_NET_SIGNATURE_KEY") or DEFAULT_ANET_SIGNATURE_KEY
 AUTHORIZE_NET_ENDPOINT = env_str("AUTHORIZE_NET_ENDPOINT", "http://127.0.0.1:8999/xml/v1/request.api")
+# Names the processor account transaction ids belong to (unique per environment); empty: derived from
+# the endpoint and the login id (payments.gateways.processor_environment).
+AUTHORIZE_NET_ENVIRONMENT = env_str("AUTHORIZE_NET_ENVIRONMENT", "")
 AUTHORIZE_NET_CONNECT_TIMEOUT = env_float("AUTHORIZE_NET_CONNECT_TIMEOUT", 3.0)
 AUTHORIZE_NET_READ_TIMEOUT = env_float("AUTHORIZE_NET_READ_TIMEOUT", 15.0)
 AUTHORIZE_NET_DUPLICATE_WINDOW = env_int("AUTHORIZE_NET_DUPLICATE_WINDOW", 0)
@@ -304,15 +324,17 @@ WEBHOOK_INBOUND_INVALID_RETENTION_DAYS = env_int("WEBHOOK_INBOUND_INVALID_RETENT
 WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS = [
     int(s) for s in env_list("WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS", ["30", "120", "600", "1800", "3600", "14400"])
 ]
+# How often the scheduler looks for deliveries and inbound events whose retry is due.
+WEBHOOK_RETRY_POLL_SECONDS = env_int("WEBHOOK_RETRY_POLL_SECONDS", 60)
 CELERY_BEAT_SCHEDULE.update(
     {
         "webhooks.retry_due_deliveries": {
             "task": "webhooks.tasks.deliveries_retry_due",
-            "schedule": timedelta(minutes=1),
+            "schedule": timedelta(seconds=WEBHOOK_RETRY_POLL_SECONDS),
         },
         "webhooks.retry_due_inbound": {
             "task": "webhooks.tasks.inbound_events_retry_due",
-            "schedule": timedelta(minutes=1),
+            "schedule": timedelta(seconds=WEBHOOK_RETRY_POLL_SECONDS),
         },
         "webhooks.purge_invalid_inbound": {
             "task": "webhooks.tasks.inbound_events_purge",

@@ -115,3 +115,74 @@ def test_metrics_and_schema_and_docs(anon_client):
     schema = anon_client.get("/api/schema/")
     assert schema.status_code == 200 and b"openapi: 3" in schema.content
     assert anon_client.get("/api/docs/").status_code == 200
+
+
+# --- the scheduler's heartbeat -------------------------------------------------------------------
+
+
+def _beat(seconds_ago: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.heartbeat import heartbeat_beat
+
+    heartbeat_beat(now=timezone.now() - timedelta(seconds=seconds_ago))
+
+
+def _metric(name: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name)
+
+
+def test_detailed_reports_a_live_scheduler(anon_client, settings):
+    settings.SCHEDULER_HEARTBEAT_STALE_SECONDS = 120
+    _beat(3)
+    response = anon_client.get("/health/detailed")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    scheduler = data["components"]["scheduler"]
+    assert scheduler["status"] == "ok"
+    assert 3 <= scheduler["last_beat_age_seconds"] < 60
+    assert scheduler["stale_after_seconds"] == 120
+    assert data["status"] == "ok"
+    assert 3 <= _metric("easypay_scheduler_heartbeat_age_seconds") < 60
+    assert _metric("easypay_scheduler_stale") == 0.0
+
+
+def test_a_stopped_scheduler_is_stale_in_detailed_but_ready_stays_200(anon_client, settings):
+    settings.SCHEDULER_HEARTBEAT_STALE_SECONDS = 120
+    _beat(600)
+    response = anon_client.get("/health/detailed")
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["components"]["scheduler"]["status"] == "stale"
+    assert data["components"]["scheduler"]["last_beat_age_seconds"] >= 600
+    assert data["status"] == "degraded"
+    assert _metric("easypay_scheduler_stale") == 1.0
+    assert anon_client.get("/health/ready").status_code == 200  # web instances keep serving
+    metrics = anon_client.get("/metrics").content.decode()
+    assert "easypay_scheduler_stale 1.0" in metrics
+
+
+def test_a_scheduler_never_seen_is_reported_as_such(anon_client):
+    data = anon_client.get("/health/detailed").json()["data"]
+    assert data["components"]["scheduler"] == {
+        "status": "not_seen",
+        "last_beat_at": None,
+        "last_beat_age_seconds": None,
+        "stale_after_seconds": 120,
+    }
+    assert _metric("easypay_scheduler_heartbeat_age_seconds") == -1.0
+    assert _metric("easypay_scheduler_stale") == 1.0
+
+
+def test_the_root_is_a_landing_page_linking_docs_swagger_admin_and_health(anon_client):
+    response = anon_client.get("/")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    page = response.content.decode()
+    for link in ('href="/docs/"', 'href="/api/docs/"', 'href="/admin/"', 'href="/health/ready"'):
+        assert link in page
+    assert anon_client.post("/").status_code == 405

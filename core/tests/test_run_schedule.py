@@ -43,3 +43,125 @@ def test_every_configured_task_is_registered():
     app.loader.import_default_modules()
     missing = [e["task"] for e in settings.CELERY_BEAT_SCHEDULE.values() if e["task"] not in app.tasks]
     assert missing == []
+
+
+# --- the real schedule ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    """Every task run by the schedule is recorded instead of run (the tasks have tests of their own)."""
+    from celery.app.task import Task
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    names: list[str] = []
+    monkeypatch.setattr(Task, "apply", lambda self, *a, **k: names.append(self.name))
+    return names
+
+
+def _long_ago(entry) -> timezone.datetime:
+    from core.management.commands.run_schedule import as_schedule
+
+    sched = as_schedule(entry["schedule"])
+    if hasattr(sched, "run_every"):
+        return timezone.now() - sched.run_every - timedelta(seconds=1)
+    return timezone.now() - timedelta(days=32)  # a crontab: at least one fire time since then
+
+
+def test_every_entry_of_the_real_schedule_runs_then_waits_then_runs_again(recorded):
+    from django.conf import settings
+
+    schedule = settings.CELERY_BEAT_SCHEDULE
+    assert any(type(e["schedule"]).__name__ == "crontab" for e in schedule.values())  # the case that broke
+    last_run = {}
+    assert run_due(last_run) == list(schedule)
+    assert sorted(recorded) == sorted(e["task"] for e in schedule.values())
+    recorded.clear()
+    assert run_due(last_run) == []  # each ran a moment ago
+    assert recorded == []
+    for name, entry in schedule.items():
+        last_run[name] = _long_ago(entry)
+    assert run_due(last_run) == list(schedule)
+
+
+def test_development_schedule_bills_every_minute(recorded, settings):
+    """config.settings.local's override (SUBSCRIPTION_BILLING_EVERY_SECONDS=60) as run_schedule sees it."""
+    settings.CELERY_BEAT_SCHEDULE = {
+        **settings.CELERY_BEAT_SCHEDULE,
+        "subscriptions.bill_due": {
+            "task": "subscriptions.tasks.bill_due_subscriptions",
+            "schedule": timedelta(seconds=60),
+        },
+    }
+    last_run = {}
+    run_due(last_run)
+    recorded.clear()
+    last_run["subscriptions.bill_due"] = timezone.now() - timedelta(seconds=61)
+    assert run_due(last_run) == ["subscriptions.bill_due"]
+    assert recorded == ["subscriptions.tasks.bill_due_subscriptions"]
+
+
+def test_a_schedule_that_is_not_one_fails_clearly():
+    from core.management.commands.run_schedule import as_schedule
+
+    with pytest.raises(TypeError):
+        as_schedule("every day")
+
+
+@pytest.mark.django_db
+def test_every_entry_loads_into_django_celery_beat_and_is_due_works():
+    from celery.schedules import crontab
+    from django.conf import settings
+    from django_celery_beat.models import PeriodicTask
+    from django_celery_beat.schedulers import ModelEntry
+
+    from config.celery import app
+    from core.beat import sync_beat_schedule
+    from core.management.commands.run_schedule import as_schedule
+
+    sync_beat_schedule()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        model = PeriodicTask.objects.get(name=name)
+        assert model.task == entry["task"] and model.enabled
+        loaded = ModelEntry(model, app=app)
+        expected = as_schedule(entry["schedule"])
+        if isinstance(expected, crontab):
+            assert loaded.schedule.hour == expected.hour and loaded.schedule.minute == expected.minute, name
+        else:
+            assert loaded.schedule.run_every == expected.run_every, name
+        state = loaded.is_due()  # just loaded: last run "now", so not due, with a positive wait
+        assert state.is_due is False and state.next > 0, name
+        model.last_run_at = _long_ago(entry)
+        model.save()
+        assert ModelEntry(model, app=app).is_due().is_due is True, name
+
+
+@pytest.mark.django_db(transaction=True)  # the scheduler closes and reopens its connection
+def test_celery_beat_scheduler_beats_the_heartbeat():
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    from config.celery import app
+    from core.beat import HeartbeatDatabaseScheduler, sync_beat_schedule
+    from core.models import Heartbeat
+
+    assert app.conf.beat_scheduler == "core.beat:HeartbeatDatabaseScheduler"
+    sync_beat_schedule()
+    scheduler = HeartbeatDatabaseScheduler(app=app, lazy=True)
+    assert isinstance(scheduler, DatabaseScheduler)
+    assert not Heartbeat.objects.exists()
+    wait = scheduler.tick()
+    assert 0 < wait <= 15
+    assert timezone.now() - Heartbeat.objects.get(name="scheduler").beat_at < timedelta(seconds=5)
+
+
+@pytest.mark.django_db(transaction=True)  # the loop closes stale connections like a long-running process
+def test_run_schedule_once_beats_the_heartbeat(recorded):
+    from django.core.management import call_command
+
+    from core.models import Heartbeat
+
+    call_command("run_schedule", "--once", stdout=__import__("io").StringIO())
+    assert Heartbeat.objects.filter(name="scheduler").exists()
+    assert recorded  # and ran the schedule

@@ -49,7 +49,7 @@ def test_local_defaults_are_embedded():
     probe = json.loads(result.stdout)
     assert probe["db"].endswith("sqlite3")
     assert probe["cache"].endswith("LocMemCache")
-    assert probe["eager"] is True and probe["broker"] is None
+    assert probe["eager"] is True and probe["broker"] == "memory://localhost/"  # in-process: no "No hostname" warnings
     assert probe["debug"] is True
     assert probe["anet"] == "http://127.0.0.1:8999/xml/v1/request.api"
 
@@ -106,3 +106,87 @@ def test_production_refuses_emulator_credentials_against_real_authorize_net():
         AUTHORIZE_NET_SIGNATURE_KEY="A" * 128,
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def _python(code: str, module: str = "config.settings.local", **env: str) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "REDIS_URL", "CELERY_"))}
+    for name in ("SECRET_KEY", "DEBUG", "EASYPAY_DEV_KEY_WARNED", "LOG_FORMAT", "SUBSCRIPTION_BILLING_EVERY_SECONDS"):
+        clean.pop(name, None)
+    clean.update(env, DJANGO_SETTINGS_MODULE=module)
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60)
+
+
+SETUP = "import django; django.setup(); from django.conf import settings\n"
+
+
+def test_the_development_secret_key_note_is_one_line_and_only_when_not_said_yet():
+    said = _python(SETUP)
+    assert said.returncode == 0, said.stderr
+    assert said.stderr.count("development SECRET_KEY") == 1
+    assert len([line for line in said.stderr.splitlines() if line.strip()]) == 1  # no file:line + source line
+    quiet = _python(SETUP, EASYPAY_DEV_KEY_WARNED="1")
+    assert "SECRET_KEY" not in quiet.stderr
+    real = _python(SETUP, SECRET_KEY="s" * 50)
+    assert "SECRET_KEY" not in real.stderr
+
+
+def test_eager_tasks_without_a_broker_log_no_kombu_hostname_warning():
+    code = SETUP + (
+        "from config.celery import app; app.loader.import_default_modules()\n"
+        "assert app.conf.task_always_eager\n"
+        "app.tasks['payments.tasks.idempotency_purge'].delay()\n"
+    )
+    result = _python(code, DATABASE_URL="sqlite:///:memory:", EASYPAY_DEV_KEY_WARNED="1")
+    # the in-memory database has no tables: the task fails, but the broker warning is what we look for
+    assert "No hostname was supplied" not in result.stderr + result.stdout
+
+
+def test_development_console_is_readable_and_production_is_json():
+    code = SETUP + "import logging; logging.getLogger('easypay.test').warning('hello %s', 'there', extra={'k': 1})\n"
+    text = _python(code, EASYPAY_DEV_KEY_WARNED="1")
+    line = next(ln for ln in text.stderr.splitlines() if "hello" in ln)
+    assert "WARNING" in line and "easypay.test: hello there" in line and "k=1" in line
+    assert not line.startswith("{")
+    as_json = _python(code, EASYPAY_DEV_KEY_WARNED="1", LOG_FORMAT="json")
+    record = json.loads(next(ln for ln in as_json.stderr.splitlines() if "hello" in ln))
+    assert record["message"] == "hello there" and record["k"] == 1
+    prod = _python(code, "config.settings.production", SECRET_KEY="k" * 50)
+    assert json.loads(next(ln for ln in prod.stderr.splitlines() if "hello" in ln))["level"] == "WARNING"
+
+
+def test_development_bills_every_minute_and_production_daily():
+    code = SETUP + "print(repr(settings.CELERY_BEAT_SCHEDULE['subscriptions.bill_due']['schedule']))\n"
+    dev = _python(code, EASYPAY_DEV_KEY_WARNED="1")
+    assert dev.stdout.strip() == "datetime.timedelta(seconds=60)", dev.stderr
+    prod = _python(code, "config.settings.production", SECRET_KEY="k" * 50)
+    assert "crontab" in prod.stdout and "6" in prod.stdout, prod.stderr
+
+
+def test_every_create_api_key_option_has_help():
+    from accounts.management.commands.create_api_key import Command
+
+    parser = Command().create_parser("manage.py", "create_api_key")
+    own = [
+        a
+        for a in parser._actions
+        if a.dest
+        not in {
+            "help",
+            "version",
+            "verbosity",
+            "settings",
+            "pythonpath",
+            "traceback",
+            "no_color",
+            "force_color",
+            "skip_checks",
+        }
+    ]
+    assert own and all(a.help for a in own), [a.dest for a in own if not a.help]
+
+
+def test_make_help_lists_the_targets():
+    result = subprocess.run(["make", "-s", "help"], cwd=ROOT, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    for target in ("run", "test", "lint", "e2e", "PORT", "EMULATOR_PORT"):
+        assert target in result.stdout

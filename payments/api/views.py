@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
-    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -30,7 +28,7 @@ from payments.api.serializers import (
 from payments.cache import payment_cache_fill, payment_cache_read
 from payments.filters import PaymentFilter
 from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import idempotent
+from payments.idempotency import OPENAPI_PARAMETER, idempotent
 from payments.models import Payment, PaymentStatus
 from payments.selectors import payment_get, payment_list
 
@@ -52,17 +50,7 @@ ERROR_SCHEMA = inline_serializer(
         "timestamp": serializers.DateTimeField(),
     },
 )
-IDEMPOTENCY_PARAMETER = OpenApiParameter(
-    IDEMPOTENCY_HEADER,
-    OpenApiTypes.STR,
-    OpenApiParameter.HEADER,
-    required=False,
-    description=(
-        "Up to 255 characters. The same key and body within 24 hours returns the first response again "
-        "(header Idempotent-Replayed: true) and moves money once; the same key with another body, or while "
-        "the first request is still running, is 409 idempotency_conflict."
-    ),
-)
+IDEMPOTENCY_PARAMETER = OPENAPI_PARAMETER
 PAYMENT_EXAMPLE = {
     "id": "550e8400-e29b-41d4-a716-446655440000",
     "external_id": "pay_2024_001",

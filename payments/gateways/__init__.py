@@ -40,6 +40,7 @@ __all__ = [
     "TransactionDetails",
     "circuit_state",
     "get_gateway",
+    "processor_environment",
     "reset_gateway",
 ]
 
@@ -57,6 +58,27 @@ def get_gateway() -> PaymentGateway:
         if _cached is None or _cached[0] != config:
             _cached = (config, AuthorizeNetGateway(config))
         return _cached[1]
+
+
+def processor_environment() -> str:
+    """Which processor account a transaction id belongs to: ids are unique per environment only.
+
+    ``AUTHORIZE_NET_ENVIRONMENT`` when set; else the kind of endpoint (``production``, ``sandbox`` or
+    ``emulator``) and the API login id, e.g. ``sandbox:5KP3u95bQpv``.
+    """
+    from django.conf import settings
+
+    configured = (getattr(settings, "AUTHORIZE_NET_ENVIRONMENT", "") or "").strip()
+    if configured:
+        return configured[:64]
+    endpoint = str(settings.AUTHORIZE_NET_ENDPOINT).strip().lower()
+    if endpoint == "production" or "://api.authorize.net" in endpoint or "://api2.authorize.net" in endpoint:
+        kind = "production"
+    elif endpoint == "sandbox" or "apitest.authorize.net" in endpoint:
+        kind = "sandbox"
+    else:
+        kind = "emulator"
+    return f"{kind}:{settings.AUTHORIZE_NET_API_LOGIN_ID}"[:64]
 
 
 def reset_gateway() -> None:

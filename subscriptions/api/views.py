@@ -8,6 +8,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from payments.idempotency import OPENAPI_PARAMETER, idempotent
+
 from .. import selectors, services
 from ..models import Subscription
 from .filters import SubscriptionFilter
@@ -26,7 +28,9 @@ _ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, descripti
     retrieve=extend_schema(summary="Get a subscription", parameters=[_ID], responses={200: SubscriptionSerializer}),
     create=extend_schema(
         summary="Create a subscription",
+        description="With an Idempotency-Key, a retried request never creates a second subscription.",
         request=SubscriptionCreateSerializer,
+        parameters=[OPENAPI_PARAMETER],
         responses={
             201: SubscriptionSerializer,
             **_ERRORS,
@@ -77,6 +81,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
     def retrieve(self, request, pk=None):
         return Response(SubscriptionSerializer(self.get_object()).data)
 
+    @idempotent
     def create(self, request):
         principal = request.user
         today = services.utc_today()

@@ -116,7 +116,7 @@ class EventDeliverySummarySerializer(serializers.ModelSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    """An event as it is POSTed (``id``, ``type``, ``created``, ``data``) plus its delivery state."""
+    """An event as it is POSTed (``id``, ``type``, ``created``, ``sequence``, ``data``) plus its delivery state."""
 
     created = serializers.SerializerMethodField()
     delivery_status = serializers.SerializerMethodField()
@@ -124,7 +124,7 @@ class EventSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Event
-        fields = ("id", "type", "created", "data", "delivery_status", "deliveries", "created_at")
+        fields = ("id", "type", "created", "sequence", "data", "delivery_status", "deliveries", "created_at")
 
     @extend_schema_field(serializers.DateTimeField())
     def get_created(self, obj) -> str:

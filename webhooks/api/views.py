@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.principal import MerchantPrincipal
 from core.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from .. import selectors, services
 from ..models import Event, EventDelivery, InboundEvent, WebhookEndpoint
@@ -55,6 +56,7 @@ def _source_ip(request) -> str | None:
         summary="Create a webhook endpoint (the response holds its secret, shown only this once)",
         tags=["webhooks"],
         request=WebhookEndpointSerializer,
+        parameters=[OPENAPI_PARAMETER],
         responses={201: WebhookEndpointWithSecretSerializer},
     ),
     update=extend_schema(summary="Replace a webhook endpoint", tags=["webhooks"]),
@@ -83,6 +85,7 @@ class WebhookEndpointViewSet(
     def perform_create(self, serializer):  # pragma: no cover - create() is overridden
         raise NotImplementedError
 
+    @idempotent(secret_fields=("secret",))
     def create(self, request, *args, **kwargs):
         serializer = WebhookEndpointSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -57,6 +57,7 @@ def test_event_is_posted_signed_with_the_endpoint_secret(merchant, receiver, end
         "id": event.id,
         "type": "payment.captured",
         "created": event.created_at.isoformat().replace("+00:00", "Z"),
+        "sequence": 1,
         "data": {"id": "pay_1", "amount": "10.00", "status": "captured"},
     }
     delivery = EventDelivery.objects.get(event=event, endpoint=endpoint)

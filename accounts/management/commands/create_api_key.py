@@ -20,13 +20,18 @@ class Command(BaseCommand):
     help = "Create an API key for a merchant (the merchant is created when it does not exist)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--merchant", required=True, help="merchant name")
+        parser.add_argument("--merchant", required=True, help="merchant name (created when no merchant has it yet)")
         parser.add_argument("--name", default=None, help="key name (default: 'cli key')")
         parser.add_argument("--permissions", default="*", help="'*' or a comma-separated list of scopes")
-        parser.add_argument("--mode", choices=["test", "live"], default="test")
-        parser.add_argument("--rate-limit-per-minute", type=int, default=100)
-        parser.add_argument("--rate-limit-per-hour", type=int, default=1000)
-        parser.add_argument("--rate-limit-per-day", type=int, default=10000)
+        parser.add_argument(
+            "--mode",
+            choices=["test", "live"],
+            default="test",
+            help="test (default: test card tokens, is_test payments) or live (real cards)",
+        )
+        parser.add_argument("--rate-limit-per-minute", type=int, default=100, help="requests per minute (default 100)")
+        parser.add_argument("--rate-limit-per-hour", type=int, default=1000, help="requests per hour (default 1000)")
+        parser.add_argument("--rate-limit-per-day", type=int, default=10000, help="requests per day (default 10000)")
         for window in ("minute", "hour", "day"):
             parser.add_argument(
                 f"--merchant-rate-limit-per-{window}",
@@ -35,8 +40,14 @@ class Command(BaseCommand):
                 help=f"set the merchant's aggregate limit per {window} (all its keys together)",
             )
         parser.add_argument("--merchant-max-active-keys", type=int, default=None, help="set the merchant's key cap")
-        parser.add_argument("--ip-whitelist", default="", help="comma-separated CIDRs")
-        parser.add_argument("--ip-blacklist", default="", help="comma-separated CIDRs")
+        parser.add_argument(
+            "--ip-whitelist",
+            default="",
+            help="only these addresses may use the key: comma-separated IPs or CIDRs (default: any)",
+        )
+        parser.add_argument(
+            "--ip-blacklist", default="", help="these addresses may not use the key: comma-separated IPs or CIDRs"
+        )
         parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
 
     def handle(self, *args, **options):

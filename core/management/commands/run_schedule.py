@@ -2,27 +2,35 @@
 
 With a broker, `celery -A config beat` does this job; without one (the embedded defaults) nothing
 would ever send webhook retries, reconcile lost replies or bill subscriptions. This loop runs each
-entry of ``CELERY_BEAT_SCHEDULE`` when its schedule says it is due, in this process.
+entry of ``CELERY_BEAT_SCHEDULE`` when its schedule says it is due, in this process, and beats the
+scheduler heartbeat that ``/health/detailed`` reports.
 """
 
 from __future__ import annotations
 
 import logging
+import signal
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from celery.schedules import schedule as celery_schedule
+from celery.schedules import BaseSchedule, maybe_schedule
 from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.db import close_old_connections
 from django.utils import timezone
 
 from config.celery import app
+from core.heartbeat import heartbeat_beat
 
 logger = logging.getLogger("easypay.schedule")
 
 
-def as_schedule(value) -> celery_schedule:
-    return value if isinstance(value, celery_schedule) else celery_schedule(run_every=value)
+def as_schedule(value) -> BaseSchedule:
+    """A beat entry's ``schedule`` as Celery reads it: a number or timedelta becomes an interval
+    schedule, a ``crontab`` (or any other schedule) is kept as it is."""
+    if not isinstance(value, int | float | timedelta | BaseSchedule):
+        raise TypeError(f"not a schedule: {value!r}")
+    return maybe_schedule(value, app=app)
 
 
 def run_due(last_run: dict[str, datetime], *, now: datetime | None = None) -> list[str]:
@@ -43,19 +51,37 @@ def run_due(last_run: dict[str, datetime], *, now: datetime | None = None) -> li
     return ran
 
 
+class _Stop(Exception):
+    pass
+
+
+def _stop(signum, frame):
+    raise _Stop
+
+
 class Command(BaseCommand):
     help = "Run the Celery beat schedule in this process (development without a broker)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--interval", type=float, default=15.0, help="seconds between checks")
+        parser.add_argument("--interval", type=float, default=15.0, help="seconds between checks (default 15)")
         parser.add_argument("--once", action="store_true", help="run what is due once and exit")
 
     def handle(self, *args, **options):
         app.loader.import_default_modules()
+        for entry in settings.CELERY_BEAT_SCHEDULE.values():
+            as_schedule(entry["schedule"])  # a bad entry fails here, at start, not 15 s later
+        # SIGTERM (the stack stopping) ends the loop between tasks, with exit status 0.
+        signal.signal(signal.SIGTERM, _stop)
         last_run: dict[str, datetime] = {}
-        while True:
-            for name in run_due(last_run):
-                self.stdout.write(f"ran {name}")
-            if options["once"]:
-                return
-            time.sleep(options["interval"])
+        interval = min(options["interval"], float(settings.SCHEDULER_HEARTBEAT_SECONDS))
+        try:
+            while True:
+                close_old_connections()
+                heartbeat_beat()
+                for name in run_due(last_run):
+                    self.stdout.write(f"ran {name}")
+                if options["once"]:
+                    return
+                time.sleep(interval)
+        except (_Stop, KeyboardInterrupt):
+            return

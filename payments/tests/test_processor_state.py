@@ -1,0 +1,108 @@
+"""When the processor's records and EasyPay's disagree: a transaction id handed out twice, a
+transaction the processor no longer knows, and the emulator's state kept across restarts."""
+
+from __future__ import annotations
+
+import pytest
+
+from payments.gateways import processor_environment
+from payments.gateways.sandbox.state import CardInput, SandboxState, TransactionRequest
+from payments.models import Payment, Refund
+from payments.tests.conftest import create
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_transaction_id_already_held_by_another_payment_fails_the_new_payment_cleanly(api_client, sandbox):
+    first = create(api_client)
+    assert first.status_code == 201
+    txn = first.json()["data"]["processor_transaction_id"]
+    sandbox.state._next_trans = int(txn) - 1  # a processor that lost its state hands the id out again
+
+    second = create(api_client, amount="5.00")
+
+    assert second.status_code == 502, second.content
+    error = second.json()["error"]
+    assert error["code"] == "processor_error"
+    assert txn in error["message"] and "already holds" in error["message"]
+    payment = Payment.objects.get(pk=second.json()["data"]["id"])
+    assert payment.status == "failed"
+    assert payment.processor_transaction_id == ""
+    assert Payment.objects.get(pk=first.json()["data"]["id"]).status == "captured"
+    assert Payment.objects.filter(processor_transaction_id=txn).count() == 1
+
+
+def test_the_same_transaction_id_in_another_environment_is_allowed(merchant):
+    common = {"merchant": merchant, "amount": "1.00", "currency": "USD", "processor_transaction_id": "42"}
+    Payment.objects.create(processor_environment="sandbox:a", **common)
+    Payment.objects.create(processor_environment="sandbox:b", **common)
+    Payment.objects.create(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
+    Payment.objects.create(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
+    assert Payment.objects.count() == 4
+
+
+def test_refunding_a_transaction_the_processor_does_not_know_says_so(api_client, captured, sandbox):
+    sandbox.state.reset()  # the processor forgot everything (an emulator restarted without its state)
+
+    response = api_client.post(f"/api/v1/payments/{captured['id']}/refund", {}, format="json")
+
+    assert response.status_code == 502, response.content
+    error = response.json()["error"]
+    assert error["code"] == "processor_error"
+    assert error["details"]["reason"] == "transaction_unknown_at_processor"
+    assert error["details"]["processor_transaction_id"] == captured["processor_transaction_id"]
+    assert "no record" in error["message"] and "not settled" not in error["message"]
+    payment = Payment.objects.get(pk=captured["id"])
+    assert payment.status == "captured" and payment.refunded_amount == 0
+    assert Refund.objects.get(payment=payment).status == "failed"
+
+
+def test_a_refund_of_an_unsettled_payment_is_still_the_409(api_client, sandbox, settings):
+    sandbox.state.settle_delay_seconds = 3600
+    payment = create(api_client).json()["data"]
+    response = api_client.post(f"/api/v1/payments/{payment['id']}/refund", {}, format="json")
+    assert response.status_code == 409
+    assert "not settled" in response.json()["error"]["message"]
+
+
+def test_cancelling_a_transaction_the_processor_does_not_know_says_so(api_client, sandbox):
+    payment = create(api_client, capture=False).json()["data"]
+    assert payment["status"] == "authorized"
+    sandbox.state.reset()
+
+    response = api_client.post(f"/api/v1/payments/{payment['id']}/cancel", {}, format="json")
+
+    assert response.status_code == 502, response.content
+    assert response.json()["error"]["details"]["reason"] == "transaction_unknown_at_processor"
+    assert Payment.objects.get(pk=payment["id"]).status == "authorized"
+
+
+def test_payments_record_their_processor_environment(api_client, sandbox, settings):
+    payment = create(api_client).json()["data"]
+    assert Payment.objects.get(pk=payment["id"]).processor_environment == processor_environment()
+    assert processor_environment() == f"emulator:{settings.AUTHORIZE_NET_API_LOGIN_ID}"
+    settings.AUTHORIZE_NET_ENDPOINT = "sandbox"
+    assert processor_environment().startswith("sandbox:")
+    settings.AUTHORIZE_NET_ENDPOINT = "https://api2.authorize.net/xml/v1/request.api"
+    assert processor_environment().startswith("production:")
+    settings.AUTHORIZE_NET_ENVIRONMENT = "acme-live"
+    assert processor_environment() == "acme-live"
+
+
+def test_the_emulator_state_file_keeps_transactions_and_ids_across_restarts(tmp_path):
+    path = str(tmp_path / "anet.sqlite3")
+    request = TransactionRequest(
+        transaction_type="authCaptureTransaction",
+        amount_text="10.00",
+        card=CardInput(number="4111111111111111", expiry="2035-12"),
+        invoice_number="inv1",
+    )
+    first = SandboxState(api_login_id="l", transaction_key="k", db_path=path)
+    answer = first.create_transaction(request)
+    assert answer.response_code == 1 and int(answer.trans_id) > 0
+    first.close()
+    again = SandboxState(api_login_id="l", transaction_key="k", db_path=path)
+    assert again.transaction(answer.trans_id) is not None  # known after the restart
+    later = again.create_transaction(TransactionRequest(**{**request.__dict__, "invoice_number": "inv2"}))
+    assert later.response_code == 1
+    assert int(later.trans_id) > int(answer.trans_id)  # ids continue, never handed out twice
