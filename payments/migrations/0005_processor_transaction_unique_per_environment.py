@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0002_revoked_token'),
-        ('payments', '0003_fewer_indexes_on_the_write_path'),
+        ('payments', '0004_refund_created_by_and_support_cap'),
         ('subscriptions', '0003_billing_attempt_payment'),
     ]
 
