@@ -6,12 +6,13 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
+DOCS_PORT ?= 8001
 
-.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
+.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean docs docs-build
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-docs.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
@@ -55,9 +56,15 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 
+docs: venv
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: venv
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
 format: venv
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles site
