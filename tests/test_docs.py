@@ -47,10 +47,10 @@ def _text(path: Path) -> str:
 
 
 def settings_env_vars() -> set[str]:
-    """Names of the environment variables read anywhere in config/settings (env_*(), os.environ.get(),
-    os.getenv(), os.environ[...])."""
+    """Names of the environment variables read in config/settings and gunicorn.conf.py (env_*(),
+    os.environ.get(), os.getenv(), os.environ[...])."""
     names: set[str] = set()
-    for path in SETTINGS_DIR.glob("*.py"):
+    for path in [*SETTINGS_DIR.glob("*.py"), ROOT / "gunicorn.conf.py"]:
         tree = ast.parse(_text(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
@@ -139,6 +139,55 @@ def test_every_error_code_is_documented():
     page = _text(DOCS / "errors.md")
     missing = sorted(code for code in codes if f"`{code}`" not in page)
     assert missing == []
+
+
+def test_every_event_type_and_permission_is_documented():
+    from accounts.scopes import SCOPES
+    from webhooks.services import EVENT_TYPES
+
+    webhooks_page = _text(DOCS / "webhooks.md")
+    assert [t for t in EVENT_TYPES if f"`{t}`" not in webhooks_page] == []
+    auth_page = _text(DOCS / "guides" / "authentication.md")
+    assert [s for s in SCOPES if f"| `{s}` |" not in auth_page] == []
+
+
+def test_every_scheduled_task_is_documented():
+    from django.conf import settings
+
+    page = _text(DOCS / "operations" / "processes.md")
+    missing = [
+        name for name, entry in settings.CELERY_BEAT_SCHEDULE.items() if f"| `{name}` | `{entry['task']}` |" not in page
+    ]
+    assert missing == []
+
+
+def _seconds(text: str) -> int:
+    number, unit = text.split()
+    return int(number) * {"seconds": 1, "minutes": 60, "hours": 3600}[unit.rstrip("s") + "s"]
+
+
+def test_the_documented_webhook_retry_schedule_is_the_default_one():
+    from config.settings import base
+
+    page = _text(DOCS / "webhooks.md")
+    rows = re.findall(r"^\| (\d+) \| (\d+ (?:seconds?|minutes?|hours?)) \|$", page, re.M)
+    assert [int(n) for n, _ in rows] == list(range(1, len(rows) + 1))
+    assert [_seconds(wait) for _, wait in rows] == base.WEBHOOK_RETRY_SCHEDULE_SECONDS
+    assert f"| {len(rows) + 1} | none: the delivery is marked `failed` |" in page
+
+
+def test_the_documented_rate_limit_headers_are_the_ones_sent():
+    from accounts.ratelimit import Decision, WindowState
+
+    windows = tuple(
+        WindowState(name=n, seconds=s, limit=2, count=2, reset=5)
+        for n, s in (("minute", 60), ("hour", 3600), ("day", 86400))
+    )
+    headers = Decision(allowed=False, windows=windows, keys=(), backend="cache").headers()
+    page = _text(DOCS / "rate-limits.md")
+    for name in headers:
+        short = name.replace("-Minute", "").replace("-Hour", "").replace("-Day", "")
+        assert f"`{name}`" in page or f"`{short}-Minute`" in page, name
 
 
 def _nav_pages(nav) -> list[str]:
