@@ -6,8 +6,9 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
+DOCS_PORT ?= 8001
 
-.PHONY: help run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
+.PHONY: help run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean docs docs-build
 
 help: ## list the targets
 	@echo "make <target>   (make run PORT=8000 EMULATOR_PORT=8999: the ports make run uses)"
@@ -15,7 +16,7 @@ help: ## list the targets
 
 venv: $(VENV)/.installed ## create .venv with the pinned requirements
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-docs.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	@touch $@
@@ -65,9 +66,15 @@ lint: venv ## ruff check, ruff format --check, makemigrations --check
 	DATABASE_URL=sqlite:///:memory: $(PY) -W ignore manage.py spectacular --validate --fail-on-warn --file "$$schema" && \
 	$(VENV)/bin/openapi-spec-validator "$$schema"
 
+docs: venv ## serve the documentation on 127.0.0.1:$(DOCS_PORT)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: venv ## build the documentation strictly (broken links fail) into site/
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
 format: venv ## ruff fix and format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-clean: ## remove .venv, local databases, the emulator's state
-	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles .data
+clean: ## remove .venv, local databases, the emulator's state, the built docs
+	rm -rf $(VENV) db.sqlite3 test-db.sqlite3 .pytest_cache staticfiles .data site
