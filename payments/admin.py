@@ -99,7 +99,45 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
     inlines = (RefundInline, PaymentEventInline)
     actions = ("refund_payments", "capture_payments", "void_payments")
     readonly_fields = model_fields(Payment, money=PAYMENT_MONEY, exclude=("idempotency_key", "pending_operation"))
-    fields = readonly_fields
+    # Two or three short fields a line, grouped as staff read them (every amount carries its currency).
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("external_id", "status_label"),
+                    ("merchant", "is_test"),
+                    ("amount_money", "authorized_money"),
+                    ("captured_money", "refunded_money"),
+                    ("refund_count", "subscription"),
+                )
+            },
+        ),
+        (
+            "Customer and card",
+            {
+                "fields": (
+                    ("customer_name", "customer_email"),
+                    ("customer_id", "payment_method"),
+                    ("card_brand", "card_last_four"),
+                    "description",
+                    "metadata",
+                )
+            },
+        ),
+        (
+            "Processor",
+            {
+                "fields": (
+                    ("processor_transaction_id", "reference"),
+                    ("processor_response_code", "processor_reason_code"),
+                    "processor_response_message",
+                    ("auth_code", "avs_result", "cvv_result"),
+                )
+            },
+        ),
+        ("Timeline", {"fields": (("created_at", "processed_at"), ("settled_at", "updated_at"), "id")}),
+    )
 
     # -- display ------------------------------------------------------------------------------
     amount_money = money_display("amount")
