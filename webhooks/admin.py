@@ -4,6 +4,7 @@ shown), events, deliveries and attempts (redeliver). Every action calls ``webhoo
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from audit.adminlib import (
     ReadOnlyModelAdmin,
@@ -17,7 +18,7 @@ from audit.adminlib import (
 from core.exceptions import EasyPayError
 
 from .models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
-from .selectors import deliveries_failed, deliveries_overdue
+from .selectors import deliveries_failed, deliveries_overdue, delivery_is_overdue
 from .services import delivery_redeliver, event_redeliver, inbound_event_replay
 
 
@@ -154,9 +155,17 @@ class EventDeliveryAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
         "created_at",
     )
     list_filter = (AttentionFilter, "status", "created_at")
-    event_short = truncated_display("event_id", description="event", ordering="event_id", size="s")
-    endpoint_short = truncated_display("endpoint__url", description="endpoint", ordering="endpoint__url", size="l")
-    status_label = status_display()
+    event_short = truncated_display("event_id", description="event", ordering="event_id", size="m")
+    endpoint_short = truncated_display("endpoint__url", description="endpoint", ordering="endpoint__url", size="m")
+
+    @staticmethod
+    @admin.display(description="status", ordering="status")
+    def status_label(obj):
+        # Pending past its retry time by more than the margin: nothing is sending it (see the dashboard).
+        if delivery_is_overdue(obj):
+            return format_html('{}<span class="ep-tag ep-tag--alert">overdue</span>', status_badge(obj.status))
+        return status_badge(obj.status)
+
     search_fields = ("=event__id", "endpoint__url")
     list_select_related = ("event", "endpoint")
     inlines = (DeliveryAttemptInline,)

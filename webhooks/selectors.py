@@ -61,3 +61,13 @@ def deliveries_overdue(*, now: datetime | None = None) -> QuerySet[EventDelivery
 def deliveries_failed() -> QuerySet[EventDelivery]:
     """Deliveries that used up their retries (all merchants)."""
     return EventDelivery.objects.filter(status=EventDelivery.Status.FAILED)
+
+
+def delivery_is_overdue(delivery: EventDelivery, *, now: datetime | None = None) -> bool:
+    """The row-level form of :func:`deliveries_overdue` (for a list already loaded)."""
+    if delivery.status != EventDelivery.Status.PENDING:
+        return False
+    cutoff = (now or timezone.now()) - overdue_margin()
+    if delivery.next_attempt_at is None:
+        return delivery.updated_at is not None and delivery.updated_at < cutoff
+    return delivery.next_attempt_at < cutoff

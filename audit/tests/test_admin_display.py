@@ -145,6 +145,8 @@ def test_dashboard_counts_overdue_stuck_and_failed_deliveries(staff_client, merc
 
     listed = client.get("/admin/webhooks/eventdelivery/", {"attention": "overdue"}).context["cl"].result_list
     assert {d.pk for d in listed} == {overdue[0].pk, overdue[1].pk, stuck.pk}
+    listing = client.get("/admin/webhooks/eventdelivery/").content.decode()
+    assert listing.count(">overdue</span>") == 3  # tagged in the list too
     failed = client.get("/admin/webhooks/eventdelivery/", {"attention": "failed"}).context["cl"].result_list
     assert [d.status for d in failed] == ["failed"]
 
