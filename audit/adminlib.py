@@ -259,6 +259,7 @@ def confirmation_page(
     errors: list[str] | None = None,
     status: int = 200,
     note: str = "",
+    amount_label: str = "Amount to refund",
 ):
     """The intermediate page of a custom admin action; its form re-posts the action with ``post=yes``."""
     opts = modeladmin.model._meta
@@ -276,6 +277,7 @@ def confirmation_page(
         "queryset": queryset,
         "rows": rows,
         "ask_amount": ask_amount,
+        "amount_label": amount_label,
         "ask_reason": ask_reason,
         "errors": errors or [],
         "note": note,
