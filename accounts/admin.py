@@ -21,6 +21,9 @@ from audit.adminlib import (
     ReadOnlyTabularInline,
     audit_admin_action,
     confirmation_page,
+    status_badge,
+    status_display,
+    truncated_display,
 )
 
 from . import scopes
@@ -55,8 +58,11 @@ class APIKeyInline(ReadOnlyTabularInline):
 
 @admin.register(Merchant)
 class MerchantAdmin(EasyPayModelAdmin):
-    list_display = ("name", "email", "status", "created_at")
+    list_display = ("name_short", "email_short", "status_label", "created_at")
     list_filter = ("status",)
+    name_short = truncated_display("name", description="name", size="l")
+    email_short = truncated_display("email", description="email", size="l")
+    status_label = status_display()
     search_fields = ("name", "email", "=id")
     readonly_fields = ("id", "created_at", "updated_at")
     inlines = (MerchantUserInline, APIKeyInline)
@@ -168,8 +174,20 @@ class APIKeyForm(forms.ModelForm):
 @admin.register(APIKey)
 class APIKeyAdmin(EasyPayModelAdmin):
     form = APIKeyForm
-    list_display = ("key_id", "name", "merchant", "status", "mode", "last_used_at", "created_at")
+    list_display = (
+        "key_id",
+        "name_short",
+        "merchant_short",
+        "status_label",
+        "mode_label",
+        "last_used_at",
+        "created_at",
+    )
     list_filter = ("status", "mode")
+    name_short = truncated_display("name", description="name", size="m")
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
+    status_label = status_display()
+    mode_label = status_display("mode")
     search_fields = ("=key_id", "name", "merchant__name")
     list_select_related = ("merchant",)
     raw_id_fields = ("merchant",)
@@ -248,7 +266,7 @@ class APIKeyAdmin(EasyPayModelAdmin):
                 {
                     "pk": k.pk,
                     "label": k.key_id,
-                    "columns": [("Name", k.name), ("Merchant", k.merchant), ("Status", k.status)],
+                    "columns": [("Name", k.name), ("Merchant", k.merchant), ("Status", status_badge(k.status))],
                 }
                 for k in keys
             ]
@@ -273,6 +291,7 @@ class APIKeyAdmin(EasyPayModelAdmin):
 
 @admin.register(RevokedToken)
 class RevokedTokenAdmin(ReadOnlyModelAdmin):
-    list_display = ("jti", "kind", "merchant", "expires_at", "created_at")
+    list_display = ("jti_short", "kind", "merchant", "expires_at", "created_at")
+    jti_short = truncated_display("jti", description="jti", ordering="jti", size="l")
     list_filter = ("kind",)
     search_fields = ("=jti",)

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 
 from accounts.models import Merchant
 
-from .adminlib import ReadOnlyModelAdmin
+from .adminlib import ReadOnlyModelAdmin, truncated_display
 from .dashboard import dashboard_context
 from .models import AuditLog
 from .services import audit_staff_action, customer_data_erase, customer_data_export
@@ -33,15 +33,19 @@ def _pretty(value) -> str:
 class AuditLogAdmin(ReadOnlyModelAdmin):
     list_display = (
         "created_at",
-        "action",
+        "action_short",
         "resource_type",
-        "resource_id",
-        "merchant",
+        "resource_short",
+        "merchant_short",
         "actor_type",
-        "actor_id",
+        "actor_short",
         "status_code",
         "duration_ms",
     )
+    action_short = truncated_display("action", description="action", size="m")
+    resource_short = truncated_display("resource_id", description="resource id", size="s")
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name", size="m")
+    actor_short = truncated_display("actor_id", description="actor id", size="s")
     list_filter = ("actor_type", "service_name", "resource_type", "created_at")
     search_fields = ("=correlation_id", "=resource_id", "action", "=actor_id")
     list_select_related = ("merchant",)

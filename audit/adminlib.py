@@ -5,17 +5,135 @@
 - :class:`ReadOnlyAdminMixin` leaves the view permission only.
 - :func:`confirmation_page` renders ``admin/easypay/confirm_action.html``, the intermediate page of
   custom actions (re-posting the selection with ``post=yes``).
+- Display helpers shared by every changelist and detail page: :func:`money_display` (an amount with
+  its currency's exponent, through ``core.money.format_money``), :func:`status_display` (a colored
+  badge), :func:`truncated_display` (long text cut to the column, whole in the tooltip) and
+  :func:`model_fields` (a model's fields for a read-only page, amounts swapped for their display).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from core.money import format_money
 
 from .services import audit_staff_action
+
+# -- display helpers --------------------------------------------------------------------------------
+
+# The tone of each status value across the apps (payments, refunds, subscriptions, billing attempts,
+# deliveries, inbound events, API keys, merchants, idempotency records); templates/admin/base_site.html
+# colors them.
+BADGE_TONES: dict[str, str] = {
+    "captured": "ok",
+    "succeeded": "ok",
+    "processed": "ok",
+    "active": "ok",
+    "completed": "ok",
+    "authorized": "info",
+    "processing": "info",
+    "in_progress": "info",
+    "live": "info",
+    "pending": "wait",
+    "held": "warn",
+    "paused": "wait",
+    "partially_refunded": "wait",
+    "test": "wait",
+    "past_due": "warn",
+    "unknown": "warn",
+    "refunded": "muted",
+    "voided": "muted",
+    "cancelled": "muted",
+    "revoked": "muted",
+    "ignored": "muted",
+    "declined": "bad",
+    "failed": "bad",
+    "suspended": "bad",
+}
+
+
+def status_badge(value: Any) -> SafeString | str:
+    """A status value as a colored badge (``<span class="ep-badge ep-badge--ok">captured</span>``)."""
+    if value is None or value == "":
+        return ""
+    raw = str(value)
+    return format_html(
+        '<span class="ep-badge ep-badge--{}" title="{}">{}</span>',
+        BADGE_TONES.get(raw, "muted"),
+        raw,
+        raw.replace("_", " "),
+    )
+
+
+def money_html(amount, currency) -> SafeString | str:
+    text = format_money(amount, currency)
+    return format_html('<span class="ep-money">{}</span>', text) if text else ""
+
+
+def _resolve(obj, path: str) -> Any:
+    value = obj
+    for part in path.split("__"):
+        value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        if value is None:
+            return None
+    return value
+
+
+def money_display(field: str, *, currency: str = "currency", description: str | None = None) -> staticmethod:
+    """A read-only column/field showing ``obj.<field>`` with the currency found at ``currency``
+    (a ``__`` path, e.g. ``payment__currency``). Assign it to a ModelAdmin attribute and name that
+    attribute in ``list_display`` / ``fields``."""
+
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def show(obj):
+        return money_html(_resolve(obj, field), _resolve(obj, currency))
+
+    return staticmethod(show)
+
+
+def status_display(field: str = "status", *, description: str | None = None) -> staticmethod:
+    @admin.display(description=description or field.replace("_", " "), ordering=field)
+    def show(obj):
+        return status_badge(_resolve(obj, field))
+
+    return staticmethod(show)
+
+
+def truncated_display(
+    field: str | Callable[[Any], Any], *, description: str, ordering: str | None = None, size: str = "m"
+) -> staticmethod:
+    """Long text cut with an ellipsis to the column (``size`` s/m/l, a share of the viewport width);
+    the whole text in the tooltip."""
+
+    @admin.display(description=description, ordering=ordering or (field if isinstance(field, str) else None))
+    def show(obj):
+        value = field(obj) if callable(field) else _resolve(obj, field)
+        if value is None or value == "":
+            return ""
+        return format_html('<span class="ep-trunc ep-trunc--{}" title="{}">{}</span>', size, value, value)
+
+    return staticmethod(show)
+
+
+def model_fields(model, *, money: dict[str, str] | None = None, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every concrete field of ``model`` in declaration order, for a read-only detail page; a field in
+    ``money`` (field -> attribute name of its :func:`money_display`) is replaced by that display."""
+    money = money or {}
+    skip = set(exclude)
+    return tuple(money.get(f.name, f.name) for f in model._meta.fields if f.name not in skip)
+
+
+def change_url(obj) -> str:
+    opts = obj._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
 
 
 def merchant_id_of(obj) -> Any:
@@ -82,6 +200,28 @@ class ReadOnlyAdminMixin:
         return False
 
 
+RETURN_FIELD = "_return_to"
+
+
+class ReturnToObjectMixin:
+    """An action posted from an object's page (``_return_to=change``, one object) redirects back to
+    that page when it is done, not to the changelist."""
+
+    def response_action(self, request, queryset):
+        response = super().response_action(request, queryset)
+        selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        if (
+            response is not None
+            and response.status_code == 302
+            and request.POST.get(RETURN_FIELD) == "change"
+            and len(selected) == 1
+        ):
+            obj = self.get_object(request, selected[0])
+            if obj is not None:
+                response["Location"] = change_url(obj)
+        return response
+
+
 class EasyPayModelAdmin(AuditedAdminMixin, admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False  # COUNT(*) on big tables is the admin's usual slow query
@@ -119,9 +259,15 @@ def confirmation_page(
     errors: list[str] | None = None,
     status: int = 200,
     note: str = "",
+    amount_label: str = "Amount to refund",
 ):
     """The intermediate page of a custom admin action; its form re-posts the action with ``post=yes``."""
     opts = modeladmin.model._meta
+    # Started from an object's own page (its action buttons): Cancel goes back there, and so does the
+    # redirect once the action ran (see :class:`ReturnToObjectMixin`).
+    return_to = ""
+    if request.POST.get(RETURN_FIELD) == "change" and len(rows) == 1:
+        return_to = change_url(modeladmin.model(pk=rows[0]["pk"]))
     context = {
         **modeladmin.admin_site.each_context(request),
         "title": title,
@@ -131,10 +277,13 @@ def confirmation_page(
         "queryset": queryset,
         "rows": rows,
         "ask_amount": ask_amount,
+        "amount_label": amount_label,
         "ask_reason": ask_reason,
         "errors": errors or [],
         "note": note,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "media": modeladmin.media,
+        "return_field": RETURN_FIELD,
+        "return_to": return_to,
     }
     return TemplateResponse(request, "admin/easypay/confirm_action.html", context, status=status)

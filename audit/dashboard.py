@@ -14,7 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from payments.models import Payment, Refund
 from subscriptions.models import Subscription
-from webhooks.models import EventDelivery
+from webhooks.selectors import deliveries_failed, deliveries_overdue, overdue_margin
 
 APPROVED = ("authorized", "captured", "partially_refunded", "refunded", "voided")
 REJECTED = ("declined", "failed")
@@ -78,7 +78,10 @@ def dashboard_context(*, now: datetime | None = None) -> dict[str, Any]:
         .annotate(total=Sum("amount"), n=Count("id"))
         .order_by("payment__currency")
     ]
-    failed_deliveries = EventDelivery.objects.filter(status=EventDelivery.Status.FAILED)
+    failed_deliveries = deliveries_failed()
+    overdue = deliveries_overdue(now=now)
+    overdue_count = overdue.count()
+    oldest_due = overdue.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
     subs = Subscription.objects.aggregate(
         due_today=Count(
             "id",
@@ -103,7 +106,7 @@ def dashboard_context(*, now: datetime | None = None) -> dict[str, Any]:
         for offset in range(6, -1, -1)
     ]
     status_items = [(status, by_status[status]) for status in Payment.Status.values if by_status.get(status)]
-    return {
+    context = {
         "today": today,
         "count_today": count_today,
         "by_status": status_items,
@@ -113,9 +116,15 @@ def dashboard_context(*, now: datetime | None = None) -> dict[str, Any]:
         "refund_count_today": sum(r["count"] for r in refunds_today),
         "failed_deliveries": failed_deliveries.count(),
         "failed_deliveries_24h": failed_deliveries.filter(updated_at__gte=now - timedelta(hours=24)).count(),
+        # Pending past their next attempt time by more than the margin: retries are not happening.
+        "overdue_deliveries": overdue_count,
+        "overdue_oldest_since": oldest_due if overdue_count else None,
+        "overdue_margin_minutes": int(overdue_margin().total_seconds() // 60),
         "subscriptions_due_today": subs["due_today"],
         "subscriptions_past_due": subs["past_due"],
         "subscriptions_active": subs["active"],
         "status_chart": bar_chart(status_items),
         "week_chart": bar_chart(week),
     }
+    context["deliveries_needing_attention"] = context["failed_deliveries"] + overdue_count
+    return context

@@ -104,9 +104,26 @@ def parse_amount(value: object, currency: str | None, *, allow_zero: bool = Fals
 
 
 def format_amount(amount: Decimal | None, currency: str) -> str | None:
+    """``amount`` as the API writes it: every minor digit of ``currency`` and no more ("25.90", "100"
+    for JPY). A currency outside the table gets the columns' two places."""
     if amount is None:
         return None
-    return str(Decimal(amount).quantize(quantum(currency) if currency in CURRENCY_EXPONENTS else Decimal("0.01")))
+    places = CURRENCY_EXPONENTS.get(currency, DECIMAL_PLACES)
+    return str(Decimal(amount).quantize(Decimal(1).scaleb(-places)))
+
+
+def format_money(amount: Decimal | None, currency: str | None) -> str:
+    """An amount with its currency code for people ("117.46 USD", "100 JPY"); "" for no amount.
+
+    The one formatter of the back office (changelists, detail pages, the dashboard and the action
+    confirmation pages use it, directly or through the ``money`` template filter), so an amount
+    reads the same there as in the API, whatever the database handed back (SQLite's ``Sum`` of a
+    decimal column comes back as ``117.460000000000``).
+    """
+    if amount is None or amount == "":
+        return ""
+    code = (currency or "").upper()
+    return f"{format_amount(Decimal(amount), code)} {code}".strip()
 
 
 class AmountField(serializers.Field):

@@ -13,20 +13,45 @@ import uuid
 from decimal import Decimal
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from audit.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
+from audit.adminlib import (
+    ReadOnlyModelAdmin,
+    ReadOnlyTabularInline,
+    ReturnToObjectMixin,
+    audit_admin_action,
+    confirmation_page,
+    model_fields,
+    money_display,
+    money_html,
+    status_badge,
+    status_display,
+    truncated_display,
+)
 from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.money import format_amount, parse_amount
 
 from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
+from .selectors import payment_possible_operations
 from .services import payment_capture, payment_void, refund_create
+
+# The payment page's buttons: (operation, action, label, dangerous). Each posts the same admin action
+# (and so the same confirmation page and service) as the changelist's action menu.
+PAYMENT_BUTTONS = (
+    ("capture", "capture_payments", "Capture", False),
+    ("refund", "refund_payments", "Refund", False),
+    ("void", "void_payments", "Void (cancel)", True),
+)
 
 
 class RefundInline(ReadOnlyTabularInline):
     model = Refund
-    fields = ("id", "amount", "status", "reason", "processor_transaction_id", "created_at", "processed_at")
+    fields = ("id", "amount_money", "status_label", "reason", "processor_transaction_id", "created_at", "processed_at")
     readonly_fields = fields
+    amount_money = money_display("amount", currency="payment__currency")
+    status_label = status_display()
 
 
 class PaymentEventInline(ReadOnlyTabularInline):
@@ -44,20 +69,18 @@ def _refundable(payment: Payment) -> Decimal:
     return max(payment.captured_amount - payment.refunded_amount - reserved, Decimal(0))
 
 
+PAYMENT_MONEY = {
+    "amount": "amount_money",
+    "authorized_amount": "authorized_money",
+    "captured_amount": "captured_money",
+    "refunded_amount": "refunded_money",
+    "status": "status_label",
+}
+
+
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyModelAdmin):
-    list_display = (
-        "external_id",
-        "merchant",
-        "amount",
-        "currency",
-        "status",
-        "customer_id",
-        "customer_email",
-        "card_last_four",
-        "is_test",
-        "created_at",
-    )
+class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
+    list_display = ("payment_label", "amount_money", "status_label", "customer_label", "card_label", "created_at")
     list_filter = ("status", "currency", "is_test", "created_at")
     search_fields = (
         "=id",
@@ -71,10 +94,113 @@ class PaymentAdmin(ReadOnlyModelAdmin):
     date_hierarchy = "created_at"
     inlines = (RefundInline, PaymentEventInline)
     actions = ("refund_payments", "capture_payments", "void_payments")
-    readonly_fields = tuple(
-        f.name for f in Payment._meta.fields if f.name not in ("idempotency_key", "pending_operation")
+    readonly_fields = model_fields(Payment, money=PAYMENT_MONEY, exclude=("idempotency_key", "pending_operation"))
+    # Two or three short fields a line, grouped as staff read them (every amount carries its currency).
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    ("external_id", "status_label"),
+                    ("merchant", "is_test"),
+                    ("amount_money", "authorized_money"),
+                    ("captured_money", "refunded_money"),
+                    ("refund_count", "subscription"),
+                )
+            },
+        ),
+        (
+            "Customer and card",
+            {
+                "fields": (
+                    ("customer_name", "customer_email"),
+                    ("customer_id", "payment_method"),
+                    ("card_brand", "card_last_four"),
+                    "description",
+                    "metadata",
+                )
+            },
+        ),
+        (
+            "Processor",
+            {
+                "fields": (
+                    ("processor_transaction_id", "reference"),
+                    ("processor_response_code", "processor_reason_code"),
+                    "processor_response_message",
+                    ("auth_code", "avs_result", "cvv_result"),
+                )
+            },
+        ),
+        ("Timeline", {"fields": (("created_at", "processed_at"), ("settled_at", "updated_at"), "id")}),
     )
-    fields = readonly_fields
+
+    # -- display ------------------------------------------------------------------------------
+    amount_money = money_display("amount")
+    authorized_money = money_display("authorized_amount", description="authorized amount")
+    captured_money = money_display("captured_amount", description="captured amount")
+    refunded_money = money_display("refunded_amount", description="refunded amount")
+
+    @staticmethod
+    @admin.display(description="status", ordering="status")
+    def status_label(obj):
+        if obj.is_test:
+            return format_html('{}<span class="ep-tag">test</span>', status_badge(obj.status))
+        return status_badge(obj.status)
+
+    @staticmethod
+    @admin.display(description="payment", ordering="created_at")
+    def payment_label(obj):
+        return format_html(
+            '<span class="ep-id">{}</span><span class="ep-sub" title="{}">{}</span>',
+            obj.external_id,
+            obj.merchant.name,
+            obj.merchant.name,
+        )
+
+    @staticmethod
+    @admin.display(description="customer", ordering="customer_email")
+    def customer_label(obj):
+        first = obj.customer_name or obj.customer_id or obj.customer_email
+        second = obj.customer_email if first != obj.customer_email else obj.customer_id
+        if not first:
+            return ""
+        title = " / ".join(v for v in (obj.customer_name, obj.customer_email, obj.customer_id) if v)
+        return format_html(
+            '<span class="ep-trunc ep-trunc--l" title="{}">{}</span><span class="ep-sub">{}</span>',
+            title,
+            first,
+            second,
+        )
+
+    @staticmethod
+    @admin.display(description="card", ordering="card_last_four")
+    def card_label(obj):
+        if not obj.card_last_four:
+            return ""
+        return format_html(
+            '<span class="ep-money">&bull;&bull;&bull;&bull;&nbsp;{}</span><span class="ep-sub">{}</span>',
+            obj.card_last_four,
+            obj.card_brand,
+        )
+
+    # -- the payment page's buttons -------------------------------------------------------------
+    def payment_buttons(self, request, payment: Payment) -> list[dict]:
+        """The buttons the page shows: what the payment's state allows and the user may do."""
+        allowed = self.get_actions(request)  # already filtered by each action's permission
+        possible = payment_possible_operations(payment=payment)
+        return [
+            {"action": action, "label": label, "danger": danger}
+            for operation, action, label, danger in PAYMENT_BUTTONS
+            if operation in possible and action in allowed
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        payment = self.get_object(request, unquote(object_id))
+        extra = dict(extra_context or {})
+        if payment is not None:
+            extra["payment_buttons"] = self.payment_buttons(request, payment)
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_search_fields(self, request):
         # "=id" compares a UUID column: only worth it (and only valid) when the term is a UUID.
@@ -104,10 +230,10 @@ class PaymentAdmin(ReadOnlyModelAdmin):
                 "label": p.external_id,
                 "columns": [
                     ("Merchant", p.merchant),
-                    ("Status", p.status),
-                    ("Amount", f"{format_amount(p.amount, p.currency)} {p.currency}"),
-                    ("Captured", format_amount(p.captured_amount, p.currency)),
-                    ("Refunded", format_amount(p.refunded_amount, p.currency)),
+                    ("Status", status_badge(p.status)),
+                    ("Amount", money_html(p.amount, p.currency)),
+                    ("Captured", money_html(p.captured_amount, p.currency)),
+                    ("Refunded", money_html(p.refunded_amount, p.currency)),
                 ],
             }
             if with_amount:
@@ -217,8 +343,15 @@ class PaymentAdmin(ReadOnlyModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyModelAdmin):
-    list_display = ("id", "payment", "amount", "status", "reason", "created_at", "processed_at")
+    list_display = ("refund_label", "payment_label", "amount_money", "status_label", "reason_short", "created_at")
     list_filter = ("status", "created_at")
+    fields = model_fields(Refund, money={"amount": "amount_money", "status": "status_label"})
+    readonly_fields = fields
+    amount_money = money_display("amount", currency="payment__currency")
+    status_label = status_display()
+    refund_label = truncated_display(lambda r: str(r.pk), description="refund", ordering="created_at", size="s")
+    payment_label = truncated_display("payment__external_id", description="payment", size="m")
+    reason_short = truncated_display("reason", description="reason", size="l")
     search_fields = ("=payment__external_id", "=processor_transaction_id", "=payment__customer_id")
     list_select_related = ("payment",)
     raw_id_fields = ("payment",)
@@ -226,8 +359,20 @@ class RefundAdmin(ReadOnlyModelAdmin):
 
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyModelAdmin):
-    list_display = ("key", "merchant", "status", "request_method", "request_path", "response_status", "expires_at")
+    list_display = (
+        "key_short",
+        "merchant_short",
+        "status_label",
+        "request_method",
+        "path_short",
+        "response_status",
+        "expires_at",
+    )
     list_filter = ("status",)
+    key_short = truncated_display("key", description="key", size="m")
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
+    path_short = truncated_display("request_path", description="path", size="m")
+    status_label = status_display()
     search_fields = ("=key", "=resource_id")
     list_select_related = ("merchant",)
     # The stored response body is the API's answer (no card data), but it is not needed here.

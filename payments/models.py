@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, Q
 
 from core.models import TimeStampedModel
+from core.money import format_amount, format_money
 
 
 def new_external_id() -> str:
@@ -120,7 +121,7 @@ class Payment(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.external_id} {self.amount} {self.currency} ({self.status})"
+        return f"{self.external_id} {format_money(self.amount, self.currency)} ({self.status})"
 
 
 class Refund(TimeStampedModel):
@@ -161,7 +162,7 @@ class Refund(TimeStampedModel):
         return self.payment.currency
 
     def __str__(self) -> str:
-        return f"refund {self.amount} of {self.payment_id} ({self.status})"
+        return f"refund {format_amount(self.amount, self.currency)} of {self.payment_id} ({self.status})"
 
 
 class PaymentEvent(models.Model):

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
-from audit.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
+from audit.adminlib import (
+    ReadOnlyModelAdmin,
+    ReadOnlyTabularInline,
+    audit_admin_action,
+    confirmation_page,
+    model_fields,
+    money_display,
+    money_html,
+    status_badge,
+    status_display,
+    truncated_display,
+)
 from core.exceptions import EasyPayError
 
 from .models import BillingAttempt, Subscription
@@ -14,23 +26,22 @@ from .services import subscription_cancel, subscription_pause, subscription_resu
 class BillingAttemptInline(ReadOnlyTabularInline):
     model = BillingAttempt
     fk_name = "subscription"
-    fields = ("period_start", "attempt_number", "status", "amount", "currency", "payment", "failure_reason")
+    fields = ("period_start", "attempt_number", "status_label", "amount_money", "payment", "failure_reason")
     readonly_fields = fields
+    amount_money = money_display("amount")
+    status_label = status_display()
 
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyModelAdmin):
     list_display = (
-        "external_id",
-        "merchant",
-        "customer_id",
-        "plan_id",
-        "amount",
-        "currency",
+        "subscription_label",
+        "customer_short",
+        "plan_short",
+        "amount_money",
         "billing_cycle",
-        "status",
+        "status_label",
         "next_billing_date",
-        "is_test",
     )
     list_filter = ("status", "billing_cycle", "currency", "is_test", "next_billing_date")
     search_fields = ("=external_id", "=customer_id", "customer_email", "=plan_id")
@@ -39,6 +50,32 @@ class SubscriptionAdmin(ReadOnlyModelAdmin):
     actions = ("pause_subscriptions", "resume_subscriptions", "cancel_subscriptions")
     # payment_method holds a token or processor profile reference: never shown.
     exclude = ("payment_method",)
+    fields = model_fields(
+        Subscription, money={"amount": "amount_money", "status": "status_label"}, exclude=("payment_method",)
+    )
+    readonly_fields = fields
+    amount_money = money_display("amount")
+    customer_short = truncated_display(
+        lambda s: s.customer_email or s.customer_id, description="customer", ordering="customer_email", size="l"
+    )
+    plan_short = truncated_display("plan_id", description="plan", size="m")
+
+    @staticmethod
+    @admin.display(description="status", ordering="status")
+    def status_label(obj):
+        if obj.is_test:
+            return format_html('{}<span class="ep-tag">test</span>', status_badge(obj.status))
+        return status_badge(obj.status)
+
+    @staticmethod
+    @admin.display(description="subscription", ordering="created_at")
+    def subscription_label(obj):
+        return format_html(
+            '<span class="ep-id">{}</span><span class="ep-sub" title="{}">{}</span>',
+            obj.external_id,
+            obj.merchant.name,
+            obj.merchant.name,
+        )
 
     def has_manage_permission(self, request):
         return request.user.has_perm("audit.manage_subscription")
@@ -53,7 +90,8 @@ class SubscriptionAdmin(ReadOnlyModelAdmin):
                     "columns": [
                         ("Merchant", s.merchant),
                         ("Customer", s.customer_id),
-                        ("Status", s.status),
+                        ("Amount", money_html(s.amount, s.currency)),
+                        ("Status", status_badge(s.status)),
                         ("Next billing", s.next_billing_date or "-"),
                     ],
                 }
@@ -109,7 +147,24 @@ class SubscriptionAdmin(ReadOnlyModelAdmin):
 
 @admin.register(BillingAttempt)
 class BillingAttemptAdmin(ReadOnlyModelAdmin):
-    list_display = ("subscription", "period_start", "attempt_number", "status", "amount", "currency", "payment")
+    list_display = (
+        "subscription_short",
+        "period_start",
+        "attempt_number",
+        "status_label",
+        "amount_money",
+        "payment_short",
+        "failure_reason",
+    )
     list_filter = ("status", "period_start")
+    list_select_related = ("subscription", "payment")
+    fields = model_fields(BillingAttempt, money={"amount": "amount_money", "status": "status_label"})
+    readonly_fields = fields
+    amount_money = money_display("amount")
+    status_label = status_display()
+    subscription_short = truncated_display(
+        "subscription__external_id", description="subscription", ordering="subscription__external_id", size="m"
+    )
+    payment_short = truncated_display("payment_external_id", description="payment", size="m")
     search_fields = ("=subscription__external_id", "=payment_external_id")
     raw_id_fields = ("subscription", "payment")

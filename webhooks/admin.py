@@ -4,16 +4,21 @@ shown), events, deliveries and attempts (redeliver). Every action calls ``webhoo
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from audit.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
     audit_admin_action,
     confirmation_page,
+    status_badge,
+    status_display,
+    truncated_display,
 )
 from core.exceptions import EasyPayError
 
 from .models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
+from .selectors import deliveries_failed, deliveries_overdue, delivery_is_overdue
 from .services import delivery_redeliver, event_redeliver, inbound_event_replay
 
 
@@ -27,8 +32,20 @@ def _confirm_rows(objects, columns):
 
 @admin.register(InboundEvent)
 class InboundEventAdmin(ReadOnlyModelAdmin):
-    list_display = ("event_id", "event_type", "status", "signature_valid", "merchant", "retry_count", "created_at")
+    list_display = (
+        "event_id_short",
+        "event_type_short",
+        "status_label",
+        "signature_valid",
+        "merchant_short",
+        "retry_count",
+        "created_at",
+    )
     list_filter = ("status", "signature_valid", "event_type", "source")
+    event_id_short = truncated_display("event_id", description="event id", size="m")
+    event_type_short = truncated_display("event_type", description="event type", size="l")
+    status_label = status_display()
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
     search_fields = ("=event_id", "event_type")
     list_select_related = ("merchant",)
     # The signature header is a MAC of the body, not a secret, but it is noise here.
@@ -42,7 +59,9 @@ class InboundEventAdmin(ReadOnlyModelAdmin):
     def replay_events(self, request, queryset):
         events = list(queryset)
         if request.POST.get("post") != "yes":
-            rows = _confirm_rows(events, [("Status", lambda e: e.status), ("Valid", lambda e: e.signature_valid)])
+            rows = _confirm_rows(
+                events, [("Status", lambda e: status_badge(e.status)), ("Valid", lambda e: e.signature_valid)]
+            )
             return confirmation_page(
                 self, request, queryset, action="replay_events", title="Replay notifications", rows=rows
             )
@@ -60,8 +79,11 @@ class InboundEventAdmin(ReadOnlyModelAdmin):
 
 @admin.register(WebhookEndpoint)
 class WebhookEndpointAdmin(ReadOnlyModelAdmin):
-    list_display = ("url", "merchant", "is_active", "events", "created_at", "deleted_at")
+    list_display = ("url_short", "merchant_short", "is_active", "events_short", "created_at", "deleted_at")
     list_filter = ("is_active",)
+    url_short = truncated_display("url", description="URL", size="l")
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
+    events_short = truncated_display(lambda e: ", ".join(e.events or []), description="events", size="m")
     search_fields = ("url", "=merchant__name")
     list_select_related = ("merchant",)
     # Signing secrets (current and previous) are never shown.
@@ -82,8 +104,9 @@ class _RedeliverMixin:
 
 @admin.register(Event)
 class EventAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
-    list_display = ("id", "type", "merchant", "created_at")
+    list_display = ("id", "type", "merchant_short", "created_at")
     list_filter = ("type", "created_at")
+    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
     search_fields = ("=id",)
     list_select_related = ("merchant",)
     actions = ("redeliver_events",)
@@ -103,10 +126,46 @@ class EventAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
         return None
 
 
+class AttentionFilter(admin.SimpleListFilter):
+    """What the dashboard's "needing attention" card links to: overdue (stuck) and failed deliveries."""
+
+    title = "needs attention"
+    parameter_name = "attention"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", "Overdue (stuck)"), ("failed", "Failed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.filter(pk__in=deliveries_overdue().values("pk"))
+        if self.value() == "failed":
+            return queryset.filter(pk__in=deliveries_failed().values("pk"))
+        return queryset
+
+
 @admin.register(EventDelivery)
 class EventDeliveryAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
-    list_display = ("event", "endpoint", "status", "attempt_count", "last_status_code", "next_attempt_at", "created_at")
-    list_filter = ("status", "created_at")
+    list_display = (
+        "event_short",
+        "endpoint_short",
+        "status_label",
+        "attempt_count",
+        "last_status_code",
+        "next_attempt_at",
+        "created_at",
+    )
+    list_filter = (AttentionFilter, "status", "created_at")
+    event_short = truncated_display("event_id", description="event", ordering="event_id", size="m")
+    endpoint_short = truncated_display("endpoint__url", description="endpoint", ordering="endpoint__url", size="m")
+
+    @staticmethod
+    @admin.display(description="status", ordering="status")
+    def status_label(obj):
+        # Pending past its retry time by more than the margin: nothing is sending it (see the dashboard).
+        if delivery_is_overdue(obj):
+            return format_html('{}<span class="ep-tag ep-tag--alert">overdue</span>', status_badge(obj.status))
+        return status_badge(obj.status)
+
     search_fields = ("=event__id", "endpoint__url")
     list_select_related = ("event", "endpoint")
     inlines = (DeliveryAttemptInline,)
@@ -116,7 +175,9 @@ class EventDeliveryAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
     def redeliver_deliveries(self, request, queryset):
         deliveries = list(queryset.select_related("endpoint"))
         if request.POST.get("post") != "yes":
-            rows = _confirm_rows(deliveries, [("Status", lambda d: d.status), ("Attempts", lambda d: d.attempt_count)])
+            rows = _confirm_rows(
+                deliveries, [("Status", lambda d: status_badge(d.status)), ("Attempts", lambda d: d.attempt_count)]
+            )
             return confirmation_page(
                 self, request, queryset, action="redeliver_deliveries", title="Redeliver deliveries", rows=rows
             )
@@ -129,6 +190,7 @@ class EventDeliveryAdmin(_RedeliverMixin, ReadOnlyModelAdmin):
 
 @admin.register(DeliveryAttempt)
 class DeliveryAttemptAdmin(ReadOnlyModelAdmin):
-    list_display = ("delivery", "attempt_number", "status_code", "latency_ms", "succeeded", "created_at")
+    list_display = ("delivery_short", "attempt_number", "status_code", "latency_ms", "succeeded", "created_at")
+    delivery_short = truncated_display(str, description="delivery", ordering="delivery_id", size="l")
     list_filter = ("succeeded",)
     raw_id_fields = ("delivery",)

@@ -191,6 +191,7 @@ class EventDelivery(TimeStampedModel):
 
     class Meta:
         ordering = ("-created_at", "-id")
+        verbose_name_plural = "event deliveries"
         constraints = [
             models.UniqueConstraint(fields=["event", "endpoint"], name="event_delivery_unique_event_endpoint"),
         ]

@@ -1,8 +1,12 @@
-"""Reads for webhooks, always scoped to the calling merchant."""
+"""Reads for webhooks, scoped to the calling merchant (the back office's health reads are global)."""
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from .models import DeliveryAttempt, Event, EventDelivery, WebhookEndpoint
 
@@ -36,3 +40,34 @@ def delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[EventDelivery]:
         .select_related("event")
         .prefetch_related(Prefetch("attempts", queryset=DeliveryAttempt.objects.order_by("attempt_number")))
     )
+
+
+def overdue_margin() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "WEBHOOK_OVERDUE_MARGIN_SECONDS", 300)))
+
+
+def deliveries_overdue(*, now: datetime | None = None) -> QuerySet[EventDelivery]:
+    """Pending deliveries whose next attempt should have happened more than
+    ``WEBHOOK_OVERDUE_MARGIN_SECONDS`` ago: nothing is sending them (the scheduler or the workers are
+    down, or a message was lost). A pending delivery without a next attempt time is stuck as well
+    once it has not moved for that long. All merchants: for the back office."""
+    cutoff = (now or timezone.now()) - overdue_margin()
+    return EventDelivery.objects.filter(
+        Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, updated_at__lt=cutoff),
+        status=EventDelivery.Status.PENDING,
+    )
+
+
+def deliveries_failed() -> QuerySet[EventDelivery]:
+    """Deliveries that used up their retries (all merchants)."""
+    return EventDelivery.objects.filter(status=EventDelivery.Status.FAILED)
+
+
+def delivery_is_overdue(delivery: EventDelivery, *, now: datetime | None = None) -> bool:
+    """The row-level form of :func:`deliveries_overdue` (for a list already loaded)."""
+    if delivery.status != EventDelivery.Status.PENDING:
+        return False
+    cutoff = (now or timezone.now()) - overdue_margin()
+    if delivery.next_attempt_at is None:
+        return delivery.updated_at is not None and delivery.updated_at < cutoff
+    return delivery.next_attempt_at < cutoff

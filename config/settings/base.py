@@ -314,6 +314,8 @@ WEBHOOK_TIMEOUT_SECONDS = env_float("WEBHOOK_TIMEOUT_SECONDS", 10.0)
 WEBHOOK_RETRY_SCHEDULE_SECONDS = [
     int(s) for s in env_list("WEBHOOK_RETRY_SCHEDULE_SECONDS", ["30", "300", "1800", "7200", "18000", "36000", "36000"])
 ]
+# The back office counts a pending delivery as overdue (stuck) this long after its next attempt time.
+WEBHOOK_OVERDUE_MARGIN_SECONDS = env_int("WEBHOOK_OVERDUE_MARGIN_SECONDS", 300)
 WEBHOOK_SECRET_ROTATION_GRACE_HOURS = env_float("WEBHOOK_SECRET_ROTATION_GRACE_HOURS", 24.0)
 WEBHOOK_MAX_ENDPOINTS_PER_MERCHANT = env_int("WEBHOOK_MAX_ENDPOINTS_PER_MERCHANT", 16)
 # Inbound (Authorize.Net): body size cap, forensic rows kept for bad signatures, processing retries.
@@ -387,6 +389,7 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+FORMAT_MODULE_PATH = ["config.formats"]  # compact ISO-like dates in the back office
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
