@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "core.middleware.CsrfViewMiddleware",
     "core.middleware.AuthenticationMiddleware",
     "audit.middleware.AuditMiddleware",
+    # After the audit middleware: a request refused for its size still gets its audit row.
+    "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.MessageMiddleware",
     "core.middleware.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",

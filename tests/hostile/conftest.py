@@ -60,3 +60,14 @@ def hostile_receiver():
     yield recv
     server.shutdown()
     server.server_close()
+
+
+def pytest_terminal_summary(terminalreporter):
+    from .test_api_surface import STATS
+
+    if STATS["requests"]:
+        statuses = ", ".join(f"{code}: {n}" for code, n in sorted(STATS["statuses"].items()))
+        terminalreporter.write_line(
+            f"hostile API layer: {STATS['requests']} requests over {len(STATS['operations'])} operations "
+            f"(targets {dict(STATS['targets'])}; statuses {statuses})"
+        )
