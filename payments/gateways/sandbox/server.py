@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import socket
@@ -56,7 +57,8 @@ class EmulatorConfig:
     fail_mode: str | None = None
     fail_count: int | None = None  # None: every call while fail_mode is set
     hang_seconds: float = 30.0
-    # "rewrite": [[old, new], ...] applied to the real reply's text; "raw": this text is the reply.
+    # "rewrite": [[regex, text], ...]: each match in the real reply replaced by the text (taken as
+    # is, no group references); "raw": this text is the whole reply.
     # Both are encoded UTF-8 with surrogatepass, so a lone surrogate becomes the bytes no decoder takes.
     rewrite: list | None = None
     raw_body: str | None = None
@@ -166,8 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.OK, reply.body[: len(reply.body) // 2], "application/xml; charset=utf-8")
         elif mode == "rewrite":
             text = reply.body.decode("utf-8")
-            for old, new in config.rewrite or []:
-                text = text.replace(old, new)
+            for pattern, replacement in config.rewrite or []:
+                text = re.sub(pattern, lambda _match, value=replacement: value, text)
             self._send(HTTPStatus.OK, text.encode("utf-8", "surrogatepass"), "application/xml; charset=utf-8")
         elif mode == "raw":
             body = (config.raw_body or "").encode("utf-8", "surrogatepass")
