@@ -16,9 +16,9 @@
 from __future__ import annotations
 
 import json
-import re
 import logging
 import os
+import re
 import socket
 import threading
 from dataclasses import asdict, dataclass
