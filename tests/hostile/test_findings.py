@@ -320,3 +320,45 @@ def test_tab_newline_and_other_unicode_stay_accepted(owner, anet_sandbox):
 def test_replay_of_an_unstorable_id_is_404(owner, webhook_id):
     response = send(owner, "post", f"/api/v1/webhooks/authorize-net/replay/{webhook_id}")
     assert response.status_code == 404, response.content[:300]
+
+
+# --- found by the hostile layer, beyond the issue's list -------------------------------------------
+
+
+def test_a_body_of_raw_surrogate_bytes_still_gets_its_audit_row(owner):
+    """``json.loads`` on bytes decodes with surrogatepass: the bytes ED A0 80 became a lone surrogate
+    in the audited body, and jsonb refused the row (every POST/PUT/PATCH/DELETE lost it)."""
+    endpoint = create_endpoint(owner)
+    before = AuditLog.objects.count()
+
+    response = send(owner, "post", f"/api/v1/webhooks/{endpoint['id']}/rotate-secret", b'{"a": "\xed\xa0\x80"}')
+
+    assert response.status_code == 400
+    assert AuditLog.objects.count() == before + 1
+
+
+def test_a_413_gets_its_audit_row(owner):
+    """The body-size guard answered before the audit middleware ran."""
+    before = AuditLog.objects.count()
+    response = send(owner, "post", "/api/v1/payments", b"{}", CONTENT_LENGTH=str(10 * 1024 * 1024))
+
+    assert response.status_code == 413
+    assert AuditLog.objects.count() == before + 1
+    assert AuditLog.objects.order_by("-created_at").first().status_code == 413
+
+
+@pytest.mark.parametrize(
+    ("element", "value"),
+    [("accountType", "Visa" * 40), ("transId", "7" * 400), ("responseCode", "1" * 40), ("code", "I" * 40)],
+)
+def test_an_overlong_value_in_a_processor_reply_is_cut_not_a_500(owner, anet_sandbox, element, value):
+    """A reply value longer than its column (card brand 50, transaction id 255, codes 10) was a
+    DataError: a 500 after the charge was made."""
+    pattern = rf"(?<=<{element}>)[^<]*(?=</{element}>)"
+    anet_sandbox.configure(fail_mode="rewrite", fail_count=1, rewrite=[[pattern, value]])
+
+    response = send(owner, "post", "/api/v1/payments", json.dumps(PAYMENT))
+
+    assert response.status_code in (201, 402, 502), response.content[:300]
+    payment = Payment.objects.get()
+    assert len(payment.card_brand) <= 50 and len(payment.processor_transaction_id) <= 255
