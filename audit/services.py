@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.functional import LazyObject
 
 from core.context import current_request_id
+from core.text import recordable, recordable_json
 
 from . import writer
 from .models import AuditLog
@@ -40,7 +41,9 @@ def audit_payload(value: Any, *, max_bytes: int | None = None) -> Any:
     """Redact ``value`` and cap its size: an over-large payload keeps a redacted excerpt."""
     if value is None:
         return None
-    cleaned = redact(_jsonable(value))
+    # Recorded text (core.text): NUL and lone surrogates escaped, any depth cut, before anything
+    # recurses over it; what jsonb could not store would lose the whole row.
+    cleaned = redact(_jsonable(recordable_json(value)))
     limit = max_bytes or int(_setting("AUDIT_MAX_PAYLOAD_BYTES", 16384))
     text = json.dumps(cleaned, separators=(",", ":"))
     if len(text) <= limit:
@@ -62,7 +65,7 @@ def _client_ip(request) -> str | None:
 def _user_agent(request) -> str:
     if request is None:
         return ""
-    return (request.META.get("HTTP_USER_AGENT") or "")[:512]
+    return recordable(request.META.get("HTTP_USER_AGENT") or "", 512)
 
 
 def audit_log_record(
@@ -83,14 +86,16 @@ def audit_log_record(
 ) -> AuditLog:
     """Build one redacted audit row and hand it to the writer (buffered or synchronous)."""
     row = AuditLog(
-        correlation_id=(correlation_id or getattr(request, "request_id", None) or current_request_id() or "")[:128],
-        service_name=service_name[:50],
-        action=action[:100],
-        resource_type=(resource_type or "")[:50],
-        resource_id=str(resource_id or "")[:255],
+        correlation_id=recordable(
+            correlation_id or getattr(request, "request_id", None) or current_request_id() or "", 128
+        ),
+        service_name=recordable(service_name, 50),
+        action=recordable(action, 100),
+        resource_type=recordable(resource_type or "", 50),
+        resource_id=recordable(resource_id or "", 255),
         merchant_id=merchant_id,
         actor_type=actor_type,
-        actor_id=str(actor_id or "")[:128],
+        actor_id=recordable(actor_id or "", 128),
         ip_address=_client_ip(request),
         user_agent=_user_agent(request),
         request_data=audit_payload(request_data),

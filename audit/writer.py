@@ -134,24 +134,73 @@ class AuditBuffer:
 
 
 def write_rows(rows: list[AuditLog]) -> None:
-    """Insert rows in one statement; when the batch fails, row by row so one bad row loses only itself."""
+    """Insert rows in one statement; when the batch fails, row by row, and a row the database still
+    refuses is stored in its :func:`minimal_row` form: a batch never loses a row for another's sake,
+    and no row is lost for what it holds.
+
+    Each attempt runs in its own savepoint (or transaction), so a refused row never breaks the
+    caller's transaction (the synchronous path writes inside the request's)."""
     if not rows:
         return
     try:
-        AuditLog.objects.bulk_create(rows)
+        with transaction.atomic():
+            AuditLog.objects.bulk_create(rows)
         return
-    except DatabaseError:
-        logger.exception("audit batch insert failed; retrying row by row", extra={"rows": len(rows)})
+    except (DatabaseError, ValueError):  # psycopg refuses NUL in a parameter with a ValueError
+        if len(rows) > 1:
+            logger.exception("audit batch insert failed; retrying row by row", extra={"rows": len(rows)})
     for row in rows:
-        try:
-            with transaction.atomic():
-                AuditLog.objects.bulk_create([row])
-        except DatabaseError:
+        if len(rows) > 1 and _insert(row):
+            continue
+        logger.error(
+            "audit row refused by the database; storing it without its payloads",
+            extra={"audit_action": row.action, "correlation_id": row.correlation_id},
+        )
+        if not _insert(minimal_row(row)):
             # Last resort: the row goes to the (redacting) log so it is not silently lost.
-            logger.exception(
+            logger.error(
                 "audit row could not be stored",
                 extra={"audit_action": row.action, "correlation_id": row.correlation_id},
             )
+
+
+def _insert(row: AuditLog) -> bool:
+    try:
+        with transaction.atomic():
+            AuditLog.objects.bulk_create([row])
+        return True
+    except (DatabaseError, ValueError):
+        return False
+
+
+def minimal_row(row: AuditLog) -> AuditLog:
+    """``row`` keeping who, what, when and the outcome, every text field made storable and the
+    request and response payloads replaced by a note (what a database refused is in them)."""
+    from core.text import recordable
+
+    def text(name: str) -> str:
+        field = AuditLog._meta.get_field(name)
+        value = recordable(getattr(row, name) or "", field.max_length)
+        return value.encode("ascii", "backslashreplace").decode("ascii")[: field.max_length]
+
+    return AuditLog(
+        id=row.id,
+        correlation_id=text("correlation_id"),
+        service_name=text("service_name"),
+        action=text("action"),
+        resource_type=text("resource_type"),
+        resource_id=text("resource_id"),
+        merchant_id=row.merchant_id,
+        actor_type=row.actor_type,
+        actor_id=text("actor_id"),
+        ip_address=row.ip_address,
+        user_agent=text("user_agent"),
+        request_data={"_unstorable": "The request data could not be stored."},
+        response_data={"_unstorable": "The response data could not be stored."},
+        status_code=row.status_code,
+        duration_ms=row.duration_ms,
+        created_at=row.created_at,
+    )
 
 
 buffer = AuditBuffer()
@@ -160,7 +209,7 @@ buffer = AuditBuffer()
 def record(row: AuditLog) -> None:
     """Store one audit row by the configured path (see the module docstring)."""
     if _setting("AUDIT_SYNC_WRITES", False) or connection.in_atomic_block:
-        AuditLog.objects.bulk_create([row])
+        write_rows([row])
     else:
         buffer.put(row)
 

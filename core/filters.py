@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 
 import django_filters
 from django import forms
@@ -42,3 +43,28 @@ class InstantField(forms.Field):
 
 class InstantFilter(django_filters.Filter):
     field_class = InstantField
+
+
+class AmountQueryField(forms.Field):
+    """An amount in a list filter: the API's amount syntax (ASCII digits, an optional point and at
+    most two decimals, the whole value, nothing trimmed); zero is allowed. Django's DecimalField would
+    strip whitespace and read any Unicode digit."""
+
+    default_error_messages = {"invalid": 'Enter a plain decimal amount such as "25.99".'}
+    MAX_INTEGER_DIGITS = 10
+
+    def to_python(self, value):
+        from core.money import DECIMAL_PLACES, amount_match
+
+        if value in (None, ""):
+            return None
+        match = amount_match(value)
+        if match is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if len(match.group("frac") or "") > DECIMAL_PLACES or len(match.group("int")) > self.MAX_INTEGER_DIGITS:
+            raise forms.ValidationError("At most 10 digits before the point and 2 after it.", code="invalid")
+        return Decimal(value)
+
+
+class AmountFilter(django_filters.Filter):
+    field_class = AmountQueryField

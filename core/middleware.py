@@ -35,8 +35,7 @@ def json_error_response(request: HttpRequest, status: int, code: str, message: s
 
 
 class RequestIDMiddleware:
-    """Gives each request an id (a sane client-sent X-Request-ID, else ``req_<hex>``), echoes it back,
-    and refuses over-large API bodies before anything reads them."""
+    """Gives each request an id (a sane client-sent X-Request-ID, else ``req_<hex>``) and echoes it back."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -46,11 +45,22 @@ class RequestIDMiddleware:
         request.request_id = rid
         token = request_id_var.set(rid)
         try:
-            response = self._guard_body(request) or self.get_response(request)
+            response = self.get_response(request)
         finally:
             request_id_var.reset(token)
         response["X-Request-ID"] = rid
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuses over-large bodies (413) and unreadable ``Content-Length`` headers (400) before
+    anything reads them. It sits after the audit middleware, so a refused request is audited too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self._guard_body(request) or self.get_response(request)
 
     @staticmethod
     def _guard_body(request: HttpRequest) -> HttpResponse | None:

@@ -30,9 +30,17 @@ CURRENCY_EXPONENTS: dict[str, int] = {
     "JPY": 0,
 }
 
-_AMOUNT = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d+))?$")
+# ASCII digits only and the whole string: ``\d`` would take Arabic-Indic, Devanagari or full-width
+# digits (which Decimal() reads), and ``$`` would let a trailing newline through.
+_AMOUNT = re.compile(r"(?P<int>[0-9]+)(?:\.(?P<frac>[0-9]+))?")
+_CURRENCY = re.compile(r"[A-Z]{3}")
 MAX_DIGITS = 12
 DECIMAL_PLACES = 2
+
+
+def amount_match(value: object) -> re.Match | None:
+    """The amount syntax's match of all of ``value`` (ASCII digits, optional ``.`` and digits), or None."""
+    return _AMOUNT.fullmatch(value) if isinstance(value, str) else None
 
 
 def supported_currencies() -> list[str]:
@@ -66,7 +74,7 @@ def max_amount() -> Decimal:
 def validate_currency(value: object) -> str:
     if not isinstance(value, str) or not value:
         raise serializers.ValidationError("Must be an ISO 4217 currency code such as 'USD'.")
-    if value != value.upper() or not re.fullmatch(r"[A-Z]{3}", value):
+    if not _CURRENCY.fullmatch(value):
         raise serializers.ValidationError("Must be an upper-case ISO 4217 currency code such as 'USD'.")
     if value not in supported_currencies():
         raise serializers.ValidationError(
@@ -79,7 +87,7 @@ def parse_amount(value: object, currency: str | None, *, allow_zero: bool = Fals
     """A contract amount string -> ``Decimal`` quantized to the currency, or ``ValidationError``."""
     if not isinstance(value, str):
         raise serializers.ValidationError('Must be a decimal string such as "25.99", not a JSON number or null.')
-    match = _AMOUNT.match(value)
+    match = _AMOUNT.fullmatch(value)
     if not match:
         raise serializers.ValidationError('Must be a plain positive decimal string such as "25.99".')
     frac = match.group("frac") or ""

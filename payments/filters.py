@@ -7,7 +7,7 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-from core.filters import InstantFilter
+from core.filters import AmountFilter, InstantFilter
 from payments.models import Payment, PaymentStatus
 
 
@@ -35,12 +35,8 @@ class PaymentFilter(django_filters.FilterSet):
     is_test = StrictBooleanFilter(field_name="is_test")
     created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
     created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
-    min_amount = django_filters.NumberFilter(
-        field_name="amount", lookup_expr="gte", min_value=0, max_digits=12, decimal_places=2
-    )
-    max_amount = django_filters.NumberFilter(
-        field_name="amount", lookup_expr="lte", min_value=0, max_digits=12, decimal_places=2
-    )
+    min_amount = AmountFilter(field_name="amount", lookup_expr="gte")
+    max_amount = AmountFilter(field_name="amount", lookup_expr="lte")
     subscription_id = django_filters.UUIDFilter(field_name="subscription_id")
 
     class Meta:

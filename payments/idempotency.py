@@ -39,6 +39,7 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from core.exceptions import IdempotencyConflict, ValidationFailed
+from core.text import forbidden_char, forbidden_message
 from payments.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
@@ -69,7 +70,10 @@ def ttl() -> timedelta:
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), cls=JSONEncoder, ensure_ascii=False)
-    return hashlib.sha256(f"{method.upper()}\n{path}\n{canonical}".encode()).hexdigest()
+    # surrogatepass: a fingerprint never raises, whatever the text (the parser refuses lone surrogates
+    # in bodies, but a fingerprint must not depend on every caller having parsed with it).
+    text = f"{method.upper()}\n{path}\n{canonical}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def idempotency_begin(
@@ -235,6 +239,11 @@ def _header_key(request) -> str | None:
         raise ValidationFailed(
             f"The {HEADER} header must be 1 to {MAX_KEY_LENGTH} characters.",
             details={HEADER: [f"Must be 1 to {MAX_KEY_LENGTH} characters."]},
+        )
+    char = forbidden_char(key)
+    if char is not None:  # the key is stored: accepted text (core.text)
+        raise ValidationFailed(
+            f"The {HEADER} header holds a character that is not accepted.", details={HEADER: [forbidden_message(char)]}
         )
     return key
 

@@ -230,11 +230,12 @@ def _emit(payment: Payment, event_type: str) -> None:
 
 
 def _apply_processor_fields(payment: Payment, result: GatewayResult) -> None:
-    payment.processor_response_code = result.response_code or ""
+    # A reply is recorded text (core.text): each value is cut to its column, whatever was sent.
+    payment.processor_response_code = (result.response_code or "")[:10]
     payment.processor_response_message = (result.message or "")[:1000]
-    payment.processor_reason_code = result.reason_code or ""
+    payment.processor_reason_code = (result.reason_code or "")[:10]
     if result.transaction_id:
-        payment.processor_transaction_id = result.transaction_id
+        payment.processor_transaction_id = result.transaction_id[:255]
     if result.auth_code:
         payment.auth_code = result.auth_code[:20]
     if result.avs_result:
@@ -244,7 +245,7 @@ def _apply_processor_fields(payment: Payment, result: GatewayResult) -> None:
     if result.card_last_four:
         payment.card_last_four = result.card_last_four[-4:]
     if result.card_brand:
-        payment.card_brand = result.card_brand
+        payment.card_brand = result.card_brand[:50]
     payment.processed_at = timezone.now()
 
 
@@ -559,7 +560,7 @@ def payment_capture(*, payment: Payment, amount: Decimal | None = None) -> Payme
             p.pending_operation = PendingOperation.NONE
             if result.outcome is Outcome.APPROVED and p.status == S.AUTHORIZED:
                 p.captured_amount = amount
-                p.processor_response_code = result.response_code or p.processor_response_code
+                p.processor_response_code = (result.response_code or p.processor_response_code)[:10]
                 p.processor_response_message = result.message or p.processor_response_message
                 _transition(p, S.CAPTURED, kind="status_change", statuses=statuses)
             else:
@@ -773,8 +774,8 @@ def _refund_record(refund_id, result: GatewayResult | None) -> tuple[Refund, Pay
             else:
                 refund.status = Refund.Status.SUCCEEDED
             if result is not None:
-                refund.processor_transaction_id = result.transaction_id or ""
-                refund.processor_response_code = result.response_code or ""
+                refund.processor_transaction_id = (result.transaction_id or "")[:255]
+                refund.processor_response_code = (result.response_code or "")[:10]
                 refund.processor_response_message = (result.message or "")[:1000]
                 refund.processed_at = timezone.now()
             refund.save()
@@ -915,18 +916,18 @@ def _refresh(payment: Payment, *, release_operation: bool) -> Payment:
 def _apply_details(p: Payment, details: TransactionDetails, statuses: list[str]) -> None:
     target = PROCESSOR_STATUS.get(details.status)
     if not p.processor_transaction_id and details.transaction_id:
-        p.processor_transaction_id = details.transaction_id
+        p.processor_transaction_id = details.transaction_id[:255]
     if details.card_last_four and not p.card_last_four:
         p.card_last_four = details.card_last_four[-4:]
     if details.card_brand and not p.card_brand:
-        p.card_brand = details.card_brand
+        p.card_brand = details.card_brand[:50]
     if details.auth_code and not p.auth_code:
         p.auth_code = details.auth_code[:20]
     if target and target != p.status and target in REFRESH_TRANSITIONS.get(p.status, set()):
         if details.response_code:
-            p.processor_response_code = details.response_code
+            p.processor_response_code = details.response_code[:10]
         if details.reason_code:
-            p.processor_reason_code = details.reason_code
+            p.processor_reason_code = details.reason_code[:10]
         if details.reason_text:
             p.processor_response_message = details.reason_text[:1000]
         p.processed_at = p.processed_at or timezone.now()

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from core.exceptions import AuthenticationFailed, InvalidState, ValidationFailed
 from core.tasks import enqueue_on_commit
+from core.text import json_depth_exceeds, recordable, recordable_bytes, recordable_json
 
 from . import signing, transport, urlguard
 from .metrics import WEBHOOK_DELIVERIES, WEBHOOK_INBOUND
@@ -289,11 +290,13 @@ def _delivery_record_outcome(
         url=endpoint.url,
         status_code=result.status_code,
         latency_ms=result.latency_ms,
-        response_body=result.response_body[: transport.MAX_RESPONSE_BYTES],
-        error=result.error,
+        # The receiver's reply is recorded text (core.text): a reply no column can hold must not make
+        # the attempt unsaveable, or the delivery would stay pending and be sent again forever.
+        response_body=recordable(result.response_body, transport.MAX_RESPONSE_BYTES),
+        error=recordable(result.error, 2000),
         succeeded=result.succeeded,
     )
-    last_error = "" if result.succeeded else (result.error or f"HTTP {result.status_code}")
+    last_error = "" if result.succeeded else recordable(result.error or f"HTTP {result.status_code}", 2000)
     mine = EventDelivery.objects.filter(
         pk=delivery.pk, status=EventDelivery.Status.PENDING, attempt_count=attempt_number
     )
@@ -524,8 +527,23 @@ def _storable_headers(headers: Mapping[str, str]) -> dict[str, str]:
     for name, value in headers.items():
         if name.lower() in SECRET_HEADERS:
             continue
-        out[name] = str(value)[:1024]
+        out[recordable(name, 256)] = recordable(value, 1024)
     return out
+
+
+# An Authorize.Net notification is a few levels deep; anything much deeper is not one.
+INBOUND_MAX_DEPTH = 32
+
+
+def _notification_json(raw_body: bytes) -> Any:
+    """The decoded notification, or None when it is not JSON (or absurdly deep: RecursionError)."""
+    try:
+        payload = json.loads(raw_body)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return None
+    if json_depth_exceeds(payload, INBOUND_MAX_DEPTH):
+        return None
+    return payload
 
 
 def _store_invalid(*, raw_body: bytes, headers, source_ip, signature: str, reason: str) -> None:
@@ -536,18 +554,16 @@ def _store_invalid(*, raw_body: bytes, headers, source_ip, signature: str, reaso
         return
     limit = settings.WEBHOOK_INBOUND_INVALID_BODY_BYTES
     event_id = ""
-    try:
-        parsed = json.loads(raw_body) if len(raw_body) <= limit else None
-        if isinstance(parsed, dict) and isinstance(parsed.get("notificationId"), str):
-            event_id = parsed["notificationId"][:255]
-    except ValueError:
-        pass
+    parsed = _notification_json(raw_body) if len(raw_body) <= limit else None
+    if isinstance(parsed, dict) and isinstance(parsed.get("notificationId"), str):
+        event_id = recordable(parsed["notificationId"], 255)
+    # Everything here is recorded text (core.text): stored as received, made storable, never refused.
     InboundEvent.objects.create(
         event_id=event_id,
-        raw_body=raw_body[:limit].decode("utf-8", errors="replace"),
+        raw_body=recordable_bytes(raw_body[:limit], limit),
         headers=_storable_headers(headers),
         source_ip=source_ip,
-        signature=signature[:255],
+        signature=recordable(signature, 255),
         signature_valid=False,
         status=InboundEvent.Status.IGNORED,
         error_message=reason,
@@ -578,11 +594,13 @@ def inbound_receive(
         reason = "missing X-ANET-Signature" if not signature else "X-ANET-Signature does not match the body"
         _store_invalid(raw_body=raw_body, headers=headers, source_ip=source_ip, signature=signature, reason=reason)
         raise AuthenticationFailed("The X-ANET-Signature header is missing or invalid.")
-    try:
-        payload = json.loads(raw_body)
-    except ValueError:
-        payload = None
+    payload = _notification_json(raw_body)
     notification_id = payload.get("notificationId") if isinstance(payload, dict) else None
+    if isinstance(notification_id, str):
+        # Signed, but still text from outside that is recorded: NUL and lone surrogates are escaped
+        # (jsonb and text columns cannot hold them), never a reason to lose the notification.
+        payload = recordable_json(payload, max_depth=INBOUND_MAX_DEPTH)
+        notification_id = payload["notificationId"]
     if not isinstance(notification_id, str) or not notification_id.strip() or len(notification_id) > 255:
         WEBHOOK_INBOUND.labels(result="malformed").inc()
         raise ValidationFailed(
@@ -597,10 +615,10 @@ def inbound_receive(
                 event_type=event_type[:100] if isinstance(event_type, str) else "",
                 source=InboundEvent.Source.AUTHORIZE_NET,
                 payload=payload,
-                raw_body=raw_body.decode("utf-8", errors="replace"),
+                raw_body=recordable_bytes(raw_body),
                 headers=_storable_headers(headers),
                 source_ip=source_ip,
-                signature=signature[:255],
+                signature=recordable(signature, 255),
                 signature_valid=True,
                 status=InboundEvent.Status.PENDING,
                 merchant_id=merchant_id,

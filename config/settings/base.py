@@ -68,6 +68,8 @@ MIDDLEWARE = [
     "core.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "audit.middleware.AuditMiddleware",
+    # After the audit middleware: a request refused for its size still gets its audit row.
+    "core.middleware.BodySizeLimitMiddleware",
     "core.middleware.MessageMiddleware",
     "core.middleware.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",  # answers a locked-out admin login (429)

@@ -152,7 +152,9 @@ def payments_data(payments: Iterable[Payment]) -> list[dict[str, Any]]:
 
 class PaymentCreateSerializer(StrictInputSerializer):
     amount = RawAmountField(help_text='Decimal string with at most the currency\'s minor digits, e.g. "25.99".')
-    currency = serializers.CharField(help_text="ISO 4217, upper case, one of the supported currencies.")
+    currency = serializers.CharField(
+        trim_whitespace=False, help_text="ISO 4217, upper case, one of the supported currencies."
+    )
     payment_method = serializers.ChoiceField(choices=["credit_card"], default="credit_card", required=False)
     customer_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     customer_email = serializers.EmailField(max_length=255, required=False, allow_blank=True, default="")

@@ -54,6 +54,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from core.logging import RedactingFilter
+from core.text import recordable
 
 from .base import (
     ERROR_CONNECT,
@@ -321,6 +322,18 @@ _XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, remove_bl
 Node = etree._Element
 
 
+def _read_capped(http: requests.Response) -> bytes | None:
+    """The reply's body, or None when it is longer than ``REPLY_MAX_BYTES`` (not read further)."""
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in http.iter_content(chunk_size=65536):
+        size += len(chunk)
+        if size > REPLY_MAX_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def _parse(body: bytes) -> Node:
     root = etree.fromstring(body, _XML_PARSER)  # XMLSyntaxError: not XML at all
     if etree.QName(root).namespace != _NS:
@@ -340,24 +353,41 @@ def _findall(node: Node | None, path: str) -> list[Node]:
     return node.findall("/".join(f"{{{_NS}}}{part}" for part in path.split("/")))
 
 
+# No value in a reply is longer than a message text; a longer one is cut (recorded text, core.text).
+REPLY_TEXT_MAX_CHARS = 1000
+# The largest reply read (a page of 1000 transactions is well under 1 MB); a longer one is not parsed.
+REPLY_MAX_BYTES = 8 * 1024 * 1024
+
+
 def _text(node: Node | None, path: str = "") -> str | None:
+    """An element's text, stripped, storable and at most ``REPLY_TEXT_MAX_CHARS`` long: a reply is
+    recorded text, whatever the processor (or anything pretending to be it) sends."""
     found = _find(node, path) if path else node
     if found is None or found.text is None:
         return None
-    return found.text.strip() or None
+    return recordable(found.text.strip(), REPLY_TEXT_MAX_CHARS) or None
 
 
 def _money(node: Node | None, path: str) -> Decimal | None:
-    """Amounts come back with two decimals (the binding's round trip may drop one: 10.0)."""
+    """Amounts come back with two decimals (the binding's round trip may drop one: 10.0); a value
+    that is not a plain decimal amount counts as absent."""
     text = _text(node, path)
-    return Decimal(text).quantize(Decimal("0.01")) if text is not None else None
+    if text is None or not _REPLY_AMOUNT.fullmatch(text):
+        return None
+    return Decimal(text).quantize(Decimal("0.01"))
+
+
+_REPLY_AMOUNT = re.compile(r"-?[0-9]{1,12}(?:\.[0-9]{1,4})?")
 
 
 def _utc(node: Node | None, path: str) -> datetime | None:
     text = _text(node, path)
     if text is None:
         return None
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -831,7 +861,12 @@ class AuthorizeNetGateway:
                 allow_redirects=False,
                 proxies=proxies,
                 verify=verify,
+                stream=True,
             )
+            try:
+                body = _read_capped(http) if http.status_code < 300 else b""
+            finally:
+                http.close()
         except requests.exceptions.ReadTimeout:
             raise _NoReply(
                 UNKNOWN_READ_TIMEOUT,
@@ -852,7 +887,10 @@ class AuthorizeNetGateway:
             raise _NoReply(
                 ERROR_HTTP_REJECTED, f"Authorize.Net refused the request: HTTP {http.status_code}", sent=False
             )
-        body = http.content
+        if body is None:
+            raise _NoReply(
+                UNKNOWN_MALFORMED, f"Authorize.Net's reply is larger than {REPLY_MAX_BYTES} bytes", sent=True
+            )
         if body.startswith(codecs.BOM_UTF8):
             body = body[len(codecs.BOM_UTF8) :]
         try:

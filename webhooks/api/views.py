@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.principal import MerchantPrincipal
 from core.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from core.text import forbidden_char
 from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from .. import selectors, services
@@ -368,6 +369,8 @@ class AuthorizeNetReplayView(APIView):
         import uuid
 
         event = None
+        if len(webhook_id) > 255 or forbidden_char(webhook_id) is not None:
+            raise NotFound()  # no stored id looks like this (and PostgreSQL cannot even compare a NUL)
         if re.fullmatch(UUID_RE, webhook_id):
             event = events.filter(pk=uuid.UUID(webhook_id)).first()
         if event is None:

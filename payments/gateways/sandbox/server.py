@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import socket
 import threading
 from dataclasses import asdict, dataclass
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 API_PATH = "/xml/v1/request.api"
 _UNSET: object = object()
-FAIL_MODES = (None, "http500", "malformed", "drop", "timeout")
+FAIL_MODES = (None, "http500", "malformed", "drop", "timeout", "rewrite", "raw")
 # The same variables (and defaults) EasyPay's settings read, so one environment configures both.
 DEFAULT_API_LOGIN_ID = "easypay-sandbox"
 DEFAULT_TRANSACTION_KEY = "easypaysandbox16"
@@ -56,6 +57,11 @@ class EmulatorConfig:
     fail_mode: str | None = None
     fail_count: int | None = None  # None: every call while fail_mode is set
     hang_seconds: float = 30.0
+    # "rewrite": [[regex, text], ...]: each match in the real reply replaced by the text (taken as
+    # is, no group references); "raw": this text is the whole reply.
+    # Both are encoded UTF-8 with surrogatepass, so a lone surrogate becomes the bytes no decoder takes.
+    rewrite: list | None = None
+    raw_body: str | None = None
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -160,6 +166,14 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif mode == "malformed":
             self._send(HTTPStatus.OK, reply.body[: len(reply.body) // 2], "application/xml; charset=utf-8")
+        elif mode == "rewrite":
+            text = reply.body.decode("utf-8")
+            for pattern, replacement in config.rewrite or []:
+                text = re.sub(pattern, lambda _match, value=replacement: value, text)
+            self._send(HTTPStatus.OK, text.encode("utf-8", "surrogatepass"), "application/xml; charset=utf-8")
+        elif mode == "raw":
+            body = (config.raw_body or "").encode("utf-8", "surrogatepass")
+            self._send(HTTPStatus.OK, body, "application/xml; charset=utf-8")
         elif mode in ("drop", "timeout"):
             if mode == "timeout":
                 sandbox.stopping.wait(config.hang_seconds)
@@ -262,6 +276,8 @@ class SandboxServer:
         hang_seconds: float | None = None,
         settle_delay_seconds: float | None = None,
         webhook_url: object = _UNSET,
+        rewrite: object = _UNSET,
+        raw_body: object = _UNSET,
     ) -> None:
         """Change behaviour at run time; arguments left out keep their value."""
         if fail_mode is not _UNSET and fail_mode not in FAIL_MODES:
@@ -275,6 +291,10 @@ class SandboxServer:
                 self._config.fail_count = None if fail_count is None else int(fail_count)
             if hang_seconds is not None:
                 self._config.hang_seconds = float(hang_seconds)
+            if rewrite is not _UNSET:
+                self._config.rewrite = None if rewrite is None else [[str(a), str(b)] for a, b in rewrite]
+            if raw_body is not _UNSET:
+                self._config.raw_body = None if raw_body is None else str(raw_body)
         if settle_delay_seconds is not None:
             self.state.settle_delay_seconds = float(settle_delay_seconds)
         if webhook_url is not _UNSET:
