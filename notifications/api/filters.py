@@ -1,0 +1,35 @@
+"""List filters of GET /api/v1/notifications (django-filter)."""
+
+from __future__ import annotations
+
+import django_filters
+
+from core.filters import InstantFilter
+
+from ..models import Kind, Notification
+
+
+class NotificationFilter(django_filters.FilterSet):
+    kind = django_filters.ChoiceFilter(choices=Kind.choices)
+    status = django_filters.ChoiceFilter(choices=Notification.Status.choices)
+    channel = django_filters.ChoiceFilter(choices=Notification.Channel.choices)
+    object_id = django_filters.CharFilter(field_name="object_id")
+    object_type = django_filters.CharFilter(field_name="object_type")
+    event_id = django_filters.CharFilter(field_name="event_id")
+    recipient = django_filters.CharFilter(field_name="recipient", lookup_expr="iexact")
+    created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
+    created_before = InstantFilter(field_name="created_at", lookup_expr="lte")
+
+    class Meta:
+        model = Notification
+        fields = (
+            "kind",
+            "status",
+            "channel",
+            "object_id",
+            "object_type",
+            "event_id",
+            "recipient",
+            "created_after",
+            "created_before",
+        )
