@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, Q, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
@@ -639,8 +639,9 @@ def webhook_failure_alerts_queue(*, now=None) -> int:
 # --- GDPR ---------------------------------------------------------------------------------------
 
 
-def customer_notifications_export(*, customer_id: str) -> list[dict]:
-    rows = Notification.objects.filter(customer_id=customer_id).order_by("created_at")
+def customer_notifications_export(*, merchant_id, customer_id: str) -> list[dict]:
+    """What was sent to one of the merchant's customers (the GDPR export's ``notifications``)."""
+    rows = Notification.objects.filter(merchant_id=merchant_id, customer_id=customer_id).order_by("created_at")
     return [
         {
             "id": n.pk,
@@ -659,10 +660,12 @@ def customer_notifications_export(*, customer_id: str) -> list[dict]:
     ]
 
 
-def customer_notifications_pseudonymize(*, customer_id: str, token: str) -> int:
-    """Replace the customer's addresses and the message bodies (which hold their name) in the log."""
-    return Notification.objects.filter(customer_id=customer_id).update(
-        recipient=f"erased-{token}@invalid",
+def customer_notifications_pseudonymize(*, merchant_id, customer_id: str, email: str) -> int:
+    """Replace the customer's addresses (email with the erasure pseudonym, phone numbers with a blank
+    marker) and drop the rendered bodies and their context (which hold the customer's name)."""
+    rows = Notification.objects.filter(merchant_id=merchant_id, customer_id=customer_id)
+    return rows.update(
+        recipient=Case(When(channel=Channel.SMS, then=Value("erased")), default=Value(email)),
         body_text="",
         body_html="",
         context={},
