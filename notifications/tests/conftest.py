@@ -19,6 +19,8 @@ from urllib.parse import parse_qs
 import pytest
 from aiosmtpd.controller import Controller
 
+from notifications.tests import scan
+
 _RANGE = os.environ.get("NOTIFICATION_TEST_PORTS", "9800-9899")
 _LOW, _HIGH = (int(p) for p in _RANGE.split("-"))
 _port_lock = threading.Lock()
@@ -119,6 +121,8 @@ def smtp_server(settings):
         yield server
     finally:
         controller.stop()
+    for received in server.messages:
+        scan.check_raw_email(received.raw, where="to the test SMTP server")
 
 
 @pytest.fixture
@@ -189,3 +193,5 @@ def fake_twilio(settings):
     finally:
         httpd.shutdown()
         httpd.server_close()
+    for request in state.requests:
+        scan.check("sms", [request["form"].get("Body", "")], where="to the Twilio stand-in")
