@@ -26,10 +26,12 @@ _LOW, _HIGH = (int(p) for p in _RANGE.split("-"))
 _port_lock = threading.Lock()
 
 
-def free_port() -> int:
-    """A port of the range that nothing listens on now."""
+def free_port(exclude=()) -> int:
+    """A port of the range that nothing listens on now (and not in ``exclude``)."""
     with _port_lock:
         for port in range(_LOW, _HIGH + 1):
+            if port in exclude:
+                continue
             with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
                 try:
                     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
