@@ -326,12 +326,13 @@ def _from_address(display_name: str) -> str:
 def _send_email(notification: Notification, prefs: NotificationSettings, ctx: dict) -> str:
     _, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
     message_id = make_msgid(domain=(address.rpartition("@")[2] or "easypay.local"))
+    to_merchant = notification.kind == Kind.WEBHOOK_ENDPOINT_FAILING  # EasyPay writing to the merchant
     message = mail.EmailMultiAlternatives(
         subject=notification.subject,
         body=notification.body_text,
-        from_email=_from_address(ctx["merchant_name"]),
+        from_email=_from_address("EasyPay" if to_merchant else ctx["merchant_name"]),
         to=[notification.recipient],
-        reply_to=[prefs.reply_to] if prefs.reply_to else None,
+        reply_to=[prefs.reply_to] if prefs.reply_to and not to_merchant else None,
         headers={
             "Message-ID": message_id,
             "X-EasyPay-Notification-Id": notification.pk,

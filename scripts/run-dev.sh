@@ -22,5 +22,6 @@ echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.a
 pids+=($!)
 echo "Schedule (webhook retries, reconciliation, billing) running in-process (pid ${pids[-1]})"
 
+if [ -z "${EMAIL_URL:-}" ]; then echo "Emails sent (receipts, notices): files in var/sent-mail/; SMS: printed here"; fi
 echo "EasyPay: http://127.0.0.1:${PORT}/api/docs/  (admin: /admin/, health: /health/ready)"
 "$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload

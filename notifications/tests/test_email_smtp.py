@@ -307,3 +307,32 @@ def test_the_sweep_sends_what_is_due(api_client, anet_sandbox, smtp_server, comm
     _due_now(row)
     assert notifications_send_due() == 1
     assert Notification.objects.get().status == "sent" and len(smtp_server.messages) == 1
+
+
+def test_sender_throughput_one_process(merchant, smtp_server, django_capture_on_commit_callbacks):
+    """How fast one worker process hands receipts to a loopback SMTP server (one connection each)."""
+    from notifications.models import Kind
+    from notifications.services import _queue
+
+    count = 100
+    with django_capture_on_commit_callbacks(execute=False):
+        rows = [
+            _queue(
+                merchant_id=merchant.pk,
+                kind=Kind.PAYMENT_RECEIPT,
+                channel="email",
+                recipient=f"bulk{i}@example.com",
+                object_type="payment",
+                object_id=f"p{i}",
+                dedupe_key=f"payment:p{i}",
+                context={"payment_id": f"p{i}", "amount": "1.00", "currency": "USD", "card_brand": "visa"},
+            )
+            for i in range(count)
+        ]
+    started = time.monotonic()
+    for row in rows:
+        notification_send_run(notification_id=row.pk)
+    elapsed = time.monotonic() - started
+    print(f"\nsender: {count} emails in {elapsed:.2f} s = {count / elapsed:.0f}/s in one process")
+    assert len(smtp_server.messages) == count
+    assert Notification.objects.filter(status="sent").count() == count
