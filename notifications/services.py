@@ -79,11 +79,13 @@ def notifications_for_event(*, event) -> list[Notification]:
     if planned is None:
         return []
     kind, object_type, object_id, dedupe_key, context = planned
+    email = (event.data or {}).get("customer_email") or ""
+    phone = (event.data or {}).get("customer_phone") or ""
+    if not email and not phone:
+        return []  # nobody to tell: not even the settings are read
     prefs = settings_for(merchant_id=event.merchant_id)
     if not prefs.kind_enabled(kind):
         return []
-    email = (event.data or {}).get("customer_email") or ""
-    phone = (event.data or {}).get("customer_phone") or ""
     customer_id = (event.data or {}).get("customer_id") or ""
     made = []
     targets = [(Channel.EMAIL, email)]

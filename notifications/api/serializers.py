@@ -12,6 +12,12 @@ from ..models import Notification, NotificationSettings
 
 
 class NotificationSettingsSerializer(serializers.ModelSerializer):
+    # "" when unset, so documented as plain strings, not format "email".
+    reply_to = serializers.CharField(read_only=True)
+    support_email = serializers.CharField(read_only=True)
+    alert_email = serializers.CharField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="null until first changed")
+
     class Meta:
         model = NotificationSettings
         fields = (
