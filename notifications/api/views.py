@@ -10,6 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ValidationFailed
+from payments.idempotency import idempotent
 
 from .. import selectors, services
 from ..models import Notification
@@ -74,6 +75,7 @@ class NotificationViewSet(viewsets.ReadOnlyModelViewSet):
         responses={200: NotificationSerializer},
     )
     @action(detail=True, methods=["post"], filter_backends=[])
+    @idempotent
     def resend(self, request, pk=None):
         if request.data:
             raise ValidationFailed(details={k: ["Unknown field."] for k in request.data})

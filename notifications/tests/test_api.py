@@ -192,3 +192,17 @@ def test_resend_needs_the_write_scope(make_api_key, api_client, anet_sandbox, co
     reader = _client(make_api_key, api_client.merchant, ["notifications:read"])
     assert reader.post(f"{LIST_URL}/{row.pk}/resend").status_code == 403
     assert Notification.objects.count() == 1
+
+
+def test_resend_honours_idempotency_key(api_client, anet_sandbox, commit):
+    with commit():
+        create(api_client)
+    row = Notification.objects.get()
+    with commit():
+        first = api_client.post(f"{LIST_URL}/{row.pk}/resend", HTTP_IDEMPOTENCY_KEY="resend-1")
+    with commit():
+        again = api_client.post(f"{LIST_URL}/{row.pk}/resend", HTTP_IDEMPOTENCY_KEY="resend-1")
+    assert first.status_code == again.status_code == 200
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert again.json()["data"]["id"] == first.json()["data"]["id"]
+    assert Notification.objects.filter(resent_from=row).count() == 1
