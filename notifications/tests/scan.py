@@ -8,7 +8,10 @@ import re
 
 from django.conf import settings
 
-DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+# A card number stands alone (spaces or dashes allowed inside), never inside a longer hex word.
+DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z])(?:\d[ -]?){12,18}\d(?![0-9A-Za-z])")
+# Ids (UUIDs, ntf_/evt_/pay_... hex) are random and may hold digit runs by chance: not card data.
+IDS = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b[a-z]{2,4}_[0-9a-f]{12,32}\b")
 SECRET_PATTERNS = {
     "API key": re.compile(r"ek_(?:test|live)_[0-9a-f]{16}\.[A-Za-z0-9_\-]{20,}"),
     "webhook secret": re.compile(r"whsec_[0-9a-f]{16,}"),
@@ -32,7 +35,7 @@ def problems(text: str) -> list[str]:
     from payments.gateways.tokens import TEST_TOKENS
 
     found = []
-    for match in DIGIT_RUN.finditer(text):
+    for match in DIGIT_RUN.finditer(IDS.sub(" ", text)):
         digits = re.sub(r"\D", "", match.group())
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
             found.append(f"card-like number {match.group()!r}")

@@ -141,3 +141,5 @@ def test_the_message_scanner_catches_card_numbers_and_secrets():
     assert scan.problems("key ek_test_0123456789abcdef.abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG") == ["API key"]
     assert scan.problems("whsec_" + "ab" * 24) == ["webhook secret"]
     assert scan.problems("order 1234567890123") == []  # 13 digits, not Luhn-valid
+    assert scan.problems("payment 12345678-1234-4242-4242-424242424242") == []  # an id, not a card
+    assert scan.problems("card: 4242-4242-4242-4242.") != []
