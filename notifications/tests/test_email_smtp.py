@@ -336,3 +336,18 @@ def test_sender_throughput_one_process(merchant, smtp_server, django_capture_on_
     print(f"\nsender: {count} emails in {elapsed:.2f} s = {count / elapsed:.0f}/s in one process")
     assert len(smtp_server.messages) == count
     assert Notification.objects.filter(status="sent").count() == count
+
+
+def test_dates_are_utc_and_in_the_merchants_time_zone_when_set(api_client, anet_sandbox, smtp_server, commit):
+    from notifications import formatting
+
+    _settings(api_client, timezone="Asia/Tokyo", support_email="support@acme.example")
+    with commit():
+        create(api_client)
+    text = smtp_server.messages[0].text
+    assert re.search(r"Date: \d{4}-\d\d-\d\d \d\d:\d\d UTC \(\d{4}-\d\d-\d\d \d\d:\d\d JST\)", text), text
+    assert "support@acme.example" in text
+    assert formatting.when("2026-12-01T23:30:00Z", "America/New_York") == "2026-12-01 23:30 UTC (2026-12-01 18:30 EST)"
+    assert formatting.money("1234.5", "EUR") == "€1,234.50 EUR" and formatting.money("0", "JPY") == "¥0 JPY"
+    assert formatting.card("amex", "0002") == "American Express ending in 0002"
+    assert formatting.card("visa", "4111111111111111") == "Visa ending in 1111"
