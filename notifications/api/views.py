@@ -38,7 +38,11 @@ class NotificationSettingsView(APIView):
         responses={200: NotificationSettingsSerializer},
     )
     def put(self, request):
-        serializer = NotificationSettingsUpdateSerializer(data=request.data)
+        data = request.data
+        if isinstance(data, dict) and "updated_at" in data:
+            # What GET returned may be PUT back as it is: the read-only timestamp is ignored.
+            data = {k: v for k, v in data.items() if k != "updated_at"}
+        serializer = NotificationSettingsUpdateSerializer(data=data)
         serializer.is_valid(raise_exception=True)
         if not serializer.validated_data:
             raise ValidationFailed("Give at least one setting to change.", details={"body": ["No settings given."]})

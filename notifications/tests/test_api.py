@@ -135,7 +135,9 @@ def test_list_shows_what_was_sent_to_whom_for_which_object(api_client, anet_sand
 
     assert len(ids("?kind=refund_receipt")) == 1
     assert len(ids("?status=sent")) == 3 and ids("?status=failed") == []
-    assert ids(f"?object_id={payment['id']}") == [rows[2]["id"]]
+    assert ids(f"?object_id={payment['id']}") == [rows[1]["id"], rows[2]["id"]]  # its receipt and refund
+    assert ids(f"?object_id={refund_id}") == [rows[1]["id"]]
+    assert ids("?object_id=nothing-here") == []
     first = api_client.get(LIST_URL + "?limit=2").json()
     assert first["pagination"]["has_more"] is True
     rest = api_client.get(LIST_URL + f"?limit=2&cursor={first['pagination']['next_cursor']}").json()
@@ -206,3 +208,11 @@ def test_resend_honours_idempotency_key(api_client, anet_sandbox, commit):
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert again.json()["data"]["id"] == first.json()["data"]["id"]
     assert Notification.objects.filter(resent_from=row).count() == 1
+
+
+def test_what_get_returns_can_be_put_back_changed(api_client):
+    current = api_client.get(SETTINGS_URL).json()["data"]
+    current.update(payment_receipt=False, sender_name="Shop")
+    response = api_client.put(SETTINGS_URL, current, format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["data"]["payment_receipt"] is False and response.json()["data"]["sender_name"] == "Shop"
