@@ -63,6 +63,33 @@ def _clear_cache():
     forget_local_key_snapshot()
 
 
+@pytest.fixture(autouse=True)
+def _no_card_data_in_sent_messages(request):
+    """Every email and SMS a test sends is scanned for card numbers and secrets (notifications/tests/scan.py)."""
+    from django.core import mail
+
+    from notifications import sms
+    from notifications.tests import scan
+
+    sms.outbox.clear()
+    yield
+
+    for message in getattr(mail, "outbox", []):
+        scan.check_email_message(message, where=request.node.nodeid)
+    for text in sms.outbox:
+        scan.check("sms", [text.body], where=request.node.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    from notifications.tests import scan
+
+    if any(scan.counts.values()):
+        terminalreporter.write_line(
+            f"notifications: scanned {scan.counts['email']} emails and {scan.counts['sms']} SMS"
+            " for card data and secrets"
+        )
+
+
 @pytest.fixture
 def merchant(db):
     return MerchantFactory()

@@ -11,6 +11,8 @@ SCOPES: tuple[str, ...] = (
     "api_keys:read",
     "api_keys:write",
     "audit:read",
+    "notifications:read",
+    "notifications:write",
 )
 VALID = frozenset(SCOPES) | {ALL}
 

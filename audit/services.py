@@ -325,6 +325,9 @@ def customer_data_export(*, merchant, customer_id: str) -> dict[str, Any]:
         Q(resource_id__in=resource_ids) | Q(resource_type="customer", resource_id=customer_id)
     )
     export["audit_logs"] = [_row(row) for row in audit_rows.order_by("created_at")]
+    from notifications.services import customer_notifications_export
+
+    export["notifications"] = customer_notifications_export(merchant_id=merchant.pk, customer_id=customer_id)
     return export
 
 
@@ -342,6 +345,8 @@ def _scrub(value: Any, *, name: str, email: str) -> Any:
                 out[key] = name
             elif key in ("customer_email", "email") and item:
                 out[key] = email
+            elif key == "customer_phone" and item:
+                out[key] = ""
             else:
                 out[key] = _scrub(item, name=name, email=email)
         return out
@@ -370,11 +375,14 @@ def customer_data_erase(*, merchant, customer_id: str, actor, request=None) -> d
         for payment in querysets["payments"].exclude(customer_name=name, customer_email=email):
             payment_update(payment=payment, customer_name=name, customer_email=email)
             counts["payments"] += 1
+        querysets["payments"].exclude(customer_phone="").update(customer_phone="", updated_at=timezone.now())
     if "subscriptions" in querysets:
         # A plain update: erasure applies to cancelled subscriptions too (which subscription_update
         # refuses), and is no change to announce to the merchant's webhooks.
         qs = querysets["subscriptions"].exclude(customer_name=name, customer_email=email)
-        counts["subscriptions"] = qs.update(customer_name=name, customer_email=email, updated_at=timezone.now())
+        counts["subscriptions"] = qs.update(
+            customer_name=name, customer_email=email, customer_phone="", updated_at=timezone.now()
+        )
     events = 0
     event_model = apps.get_model("webhooks.Event")
     for event in _customer_events(merchant=merchant, customer_id=customer_id, resource_ids=resource_ids):
@@ -383,6 +391,11 @@ def customer_data_erase(*, merchant, customer_id: str, actor, request=None) -> d
             event_model.objects.filter(pk=event.pk).update(data=scrubbed)
             events += 1
     counts["events"] = events
+    from notifications.services import customer_notifications_pseudonymize
+
+    counts["notifications"] = customer_notifications_pseudonymize(
+        merchant_id=merchant.pk, customer_id=customer_id, email=email
+    )
     audit_log_record(
         action="admin.customer.erase",
         service_name="admin",

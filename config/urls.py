@@ -16,6 +16,7 @@ api_v1 = [
     path("", include("webhooks.urls")),
     path("", include("subscriptions.urls")),
     path("", include("audit.urls")),
+    path("", include("notifications.urls")),
 ]
 
 urlpatterns = [

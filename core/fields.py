@@ -17,6 +17,34 @@ from rest_framework import serializers
         "example": {"order_id": "order_2024_001"},
     }
 )
+@extend_schema_field({"type": "string", "pattern": r"^\+[1-9]\d{1,14}$", "example": "+14155552671"})
+class PhoneNumberField(serializers.CharField):
+    """A phone number in E.164 (``+14155552671``), checked with ``phonenumbers``; blank allowed."""
+
+    default_error_messages = {"invalid_phone": "Must be a valid phone number in E.164 format, e.g. +14155552671."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 16)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        import phonenumbers
+
+        value = super().to_internal_value(data)
+        if not value:
+            return ""
+        if not value.startswith("+"):
+            self.fail("invalid_phone")
+        try:
+            number = phonenumbers.parse(value, None)
+        except phonenumbers.NumberParseException:
+            self.fail("invalid_phone")
+        if not phonenumbers.is_valid_number(number):
+            self.fail("invalid_phone")
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 class MetadataField(serializers.JSONField):
     """A flat JSON object of string keys, at most 50 keys; values are strings, numbers, booleans or null."""
 

@@ -59,6 +59,7 @@ class Payment(TimeStampedModel):
     customer_id = models.CharField(max_length=255, blank=True, default="")
     customer_email = models.EmailField(max_length=255, blank=True, default="")
     customer_name = models.CharField(max_length=255, blank=True, default="")
+    customer_phone = models.CharField(max_length=16, blank=True, default="", help_text="E.164")
     card_last_four = models.CharField(max_length=4, blank=True, default="")
     card_brand = models.CharField(max_length=50, blank=True, default="")
     description = models.TextField(blank=True, default="")

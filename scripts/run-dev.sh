@@ -35,6 +35,7 @@ echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.a
 pids+=($!)
 echo "Schedule (webhook retries every minute, reconciliation every 5 min, billing every minute) in-process (pid ${pids[-1]})"
 
+if [ -z "${EMAIL_URL:-}" ]; then echo "Emails sent (receipts, notices): files in var/sent-mail/; SMS: printed here"; fi
 "$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &
 pids+=($!)
 echo "EasyPay: http://127.0.0.1:${PORT}/  (API docs: /api/docs/, admin: /admin/, health: /health/detailed; Ctrl-C stops)"

@@ -242,6 +242,7 @@ def _bill_attempt(*, attempt_id, today: date, report: BillingReport) -> None:
             customer_id=sub.customer_id,
             customer_email=sub.customer_email,
             customer_name=sub.customer_name,
+            customer_phone=sub.customer_phone,
             description=f"Subscription {sub.plan_id} {attempt.period_start.isoformat()}"[:255],
             metadata={
                 "subscription_id": str(sub.pk),

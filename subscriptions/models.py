@@ -27,6 +27,7 @@ class Subscription(TimeStampedModel):
     customer_id = models.CharField(max_length=255, db_index=True)
     customer_email = models.EmailField(blank=True, default="")
     customer_name = models.CharField(max_length=255, blank=True, default="")
+    customer_phone = models.CharField(max_length=16, blank=True, default="", help_text="E.164")
     plan_id = models.CharField(max_length=255)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     billing_cycle = models.CharField(max_length=20, choices=Cycle.choices)

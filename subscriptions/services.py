@@ -49,7 +49,13 @@ def payment_method_build(*, card_token: str, is_test: bool, customer_id: str, cu
                     "card_token": [f"Test mode takes one of the test card tokens: {', '.join(sorted(TEST_TOKENS))}."]
                 }
             )
-        return {"type": "test_token", "token": card_token, "card_last_four": card.last_four, "card_brand": card.brand}
+        return {
+            "type": "test_token",
+            "token": card_token,
+            "card_last_four": card.last_four,
+            "card_brand": card.brand,
+            "card_expiry": card.expiry,  # YYYY-MM, for the expiring-card notice
+        }
     if looks_like_test_token(card_token):
         raise ValidationFailed(details={"card_token": ["Test card tokens are refused by a live-mode key."]})
     return _customer_profile_create(card_token=card_token, customer_id=customer_id, customer_email=customer_email)
@@ -96,6 +102,7 @@ def subscription_create(
     metadata: dict[str, Any] | None = None,
     customer_email: str = "",
     customer_name: str = "",
+    customer_phone: str = "",
     external_id: str | None = None,
     today: date | None = None,
 ) -> Subscription:
@@ -119,6 +126,7 @@ def subscription_create(
         customer_id=customer_id,
         customer_email=customer_email or "",
         customer_name=customer_name or "",
+        customer_phone=customer_phone or "",
         plan_id=plan_id,
         status=Subscription.Status.ACTIVE,
         billing_cycle=billing_cycle,
@@ -164,7 +172,7 @@ def subscription_update(*, subscription: Subscription, data: dict[str, Any]) -> 
         if sub.status == Subscription.Status.CANCELLED:
             raise InvalidState("A cancelled subscription cannot be changed.")
         changed = []
-        for field in ("amount", "plan_id", "metadata", "customer_email", "customer_name"):
+        for field in ("amount", "plan_id", "metadata", "customer_email", "customer_name", "customer_phone"):
             if field in data:
                 setattr(sub, field, data[field])
                 changed.append(field)

@@ -23,6 +23,7 @@ from django.utils import timezone
 from core.exceptions import AuthenticationFailed, InvalidState, ValidationFailed
 from core.tasks import enqueue_on_commit
 from core.text import json_depth_exceeds, recordable, recordable_bytes, recordable_json
+from notifications.services import notifications_for_event
 
 from . import signing, transport, urlguard
 from .metrics import WEBHOOK_DELIVERIES, WEBHOOK_INBOUND
@@ -149,6 +150,8 @@ def event_record(*, merchant_id, event_type: str, data: dict[str, Any]) -> Event
     if deliveries:
         EventDelivery.objects.bulk_create(deliveries)
         _enqueue_deliveries_on_commit([d.pk for d in deliveries])
+    # The customer's receipts and notices come from the same events, queued in this transaction.
+    notifications_for_event(event=event)
     return event
 
 

@@ -6,8 +6,11 @@ from datetime import timedelta
 
 import dj_database_url
 from celery.schedules import crontab
+from environ import Env
 
 from .env import BASE_DIR, env_bool, env_float, env_int, env_int_map, env_list, env_str
+
+email_url_config = Env.email_url_config
 
 VERSION = "0.1.0"
 API_VERSION = "v1"
@@ -51,6 +54,7 @@ INSTALLED_APPS = [
     "webhooks",
     "subscriptions",
     "audit",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -356,6 +360,59 @@ SUBSCRIPTION_HARD_DECLINE_REASON_CODES = env_list(
 )
 # A billing attempt still pending after this long belongs to a crashed worker and is re-checked.
 SUBSCRIPTION_STALE_ATTEMPT_MINUTES = env_int("SUBSCRIPTION_STALE_ATTEMPT_MINUTES", 15)
+
+# --- Notifications (email over SMTP, SMS) -----------------------------------------------------
+# EMAIL_URL: smtp://host:port, smtp+tls://user:password@host:587, smtp+ssl://... (django-environ's
+# email URL syntax, also consolemail:// and filemail:///path). Unset: printed to the console.
+EMAIL_URL = env_str("EMAIL_URL") or "consolemail://"
+_email = email_url_config(EMAIL_URL)
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = int(_email.get("EMAIL_PORT") or 25)
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
+EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
+if _email.get("EMAIL_FILE_PATH"):
+    EMAIL_FILE_PATH = _email["EMAIL_FILE_PATH"]
+# One SMTP conversation never blocks a worker for long: a timeout is a temporary failure, retried.
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+# The envelope sender (MAIL FROM) and From address; merchants set the display name and reply-to.
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "EasyPay <no-reply@easypay.local>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Seconds to wait after failed attempt 1, 2, ... (+/-10% jitter) on a temporary failure (SMTP 4xx,
+# connection refused, timeout); after the last, the notification is `failed`.
+NOTIFICATION_RETRY_SCHEDULE_SECONDS = [
+    int(s) for s in env_list("NOTIFICATION_RETRY_SCHEDULE_SECONDS", ["60", "300", "1800", "7200", "21600"])
+]
+# SMS: `console` (printed), `twilio` (TWILIO_* below) or `locmem` (kept in memory, tests).
+SMS_BACKEND = env_str("SMS_BACKEND") or "console"
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID") or ""
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN") or ""
+TWILIO_FROM_NUMBER = env_str("TWILIO_FROM_NUMBER") or ""
+# Where the Twilio client sends its requests (a local stand-in in tests); unset: Twilio's own API.
+TWILIO_API_BASE_URL = env_str("TWILIO_API_BASE_URL") or ""
+TWILIO_TIMEOUT_SECONDS = env_float("TWILIO_TIMEOUT_SECONDS", 10.0)
+# Alert a merchant when an endpoint's deliveries have all failed for this long.
+NOTIFICATION_WEBHOOK_FAILING_HOURS = env_int("NOTIFICATION_WEBHOOK_FAILING_HOURS", 24)
+# Warn about a subscription's stored card this many days before the month it expires ends.
+NOTIFICATION_CARD_EXPIRING_DAYS = env_int("NOTIFICATION_CARD_EXPIRING_DAYS", 30)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "notifications.retry_due": {
+            "task": "notifications.tasks.notifications_send_due",
+            "schedule": timedelta(minutes=1),
+        },
+        "notifications.daily": {
+            "task": "notifications.tasks.notifications_daily",
+            "schedule": crontab(hour=7, minute=0),
+        },
+        "notifications.webhook_failures": {
+            "task": "notifications.tasks.webhook_failure_alerts",
+            "schedule": crontab(minute=40),
+        },
+    }
+)
 
 # --- Edge, proxies, rate limits -------------------------------------------------------------
 TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", [])

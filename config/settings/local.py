@@ -6,10 +6,14 @@ from datetime import timedelta
 
 from .base import *  # noqa: F403
 from .base import CELERY_BEAT_SCHEDULE, DEV_SECRET_KEY, LOGGING, SECRET_KEY
-from .env import env_bool, env_int, env_str
+from .env import BASE_DIR, env_bool, env_int, env_str
 
 DEBUG = env_bool("DEBUG", True)
 WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
+# Without EMAIL_URL, every email sent under `make run` is kept as a file in var/sent-mail/.
+if not env_str("EMAIL_URL"):
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(BASE_DIR / "var" / "sent-mail")
 
 # Development bills due subscriptions every minute (production: daily at 06:00 UTC), so a subscription
 # created under `make run` is billed within a minute or two. 0 restores the daily schedule.

@@ -12,3 +12,6 @@ CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING["root"]["level"] = "WARNING"
 # Audit rows are written in the request's own flow, so tests see them at once (no background writer).
 AUDIT_SYNC_WRITES = True
+# Notifications: SMS kept in memory; email goes to Django's test outbox (locmem) unless a test
+# points it at a real SMTP server.
+SMS_BACKEND = "locmem"

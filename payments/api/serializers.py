@@ -10,7 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import MetadataField
+from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, parse_amount, supported_currencies, validate_currency
 from payments.models import Payment, Refund
 
@@ -101,6 +101,7 @@ class PaymentSerializer(serializers.ModelSerializer):
             "customer_id",
             "customer_email",
             "customer_name",
+            "customer_phone",
             "card_last_four",
             "card_brand",
             "description",
@@ -159,6 +160,7 @@ class PaymentCreateSerializer(StrictInputSerializer):
     customer_id = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
     customer_email = serializers.EmailField(max_length=255, required=False, allow_blank=True, default="")
     customer_name = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
+    customer_phone = PhoneNumberField(required=False, default="")
     card_token = serializers.CharField(
         max_length=4096, help_text="A test token (tok_visa_4242, ...) in test mode; an Accept.js nonce in live mode."
     )

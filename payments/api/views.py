@@ -217,6 +217,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             customer_id=data["customer_id"],
             customer_email=data["customer_email"],
             customer_name=data["customer_name"],
+            customer_phone=data["customer_phone"],
             description=data["description"],
             metadata=data["metadata"],
             external_id=data.get("external_id"),

@@ -19,6 +19,7 @@ PAYMENT_FIELDS = {
     "payment_method",
     "customer_id",
     "customer_email",
+    "customer_phone",
     "customer_name",
     "card_last_four",
     "card_brand",

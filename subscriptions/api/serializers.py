@@ -5,12 +5,20 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import MetadataField
+from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, parse_amount, validate_currency
 
 from ..models import Subscription
 
-UPDATABLE_FIELDS = ("amount", "plan_id", "metadata", "card_token", "customer_email", "customer_name")
+UPDATABLE_FIELDS = (
+    "amount",
+    "plan_id",
+    "metadata",
+    "card_token",
+    "customer_email",
+    "customer_name",
+    "customer_phone",
+)
 
 
 class PaymentMethodSerializer(serializers.Serializer):
@@ -48,6 +56,7 @@ class SubscriptionSerializer(serializers.ModelSerializer):
             "customer_id",
             "customer_email",
             "customer_name",
+            "customer_phone",
             "plan_id",
             "status",
             "billing_cycle",
@@ -118,6 +127,7 @@ class SubscriptionCreateSerializer(_StrictSerializer):
     metadata = MetadataField(required=False)
     customer_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     customer_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    customer_phone = PhoneNumberField(required=False)
     external_id = serializers.RegexField(r"^[A-Za-z0-9_.:\-]{1,255}$", required=False, max_length=255)
     is_test = serializers.BooleanField(required=False)
 
@@ -152,6 +162,7 @@ class SubscriptionUpdateSerializer(_StrictSerializer):
     card_token = serializers.CharField(required=False, max_length=4096, trim_whitespace=False)
     customer_email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     customer_name = serializers.CharField(required=False, allow_blank=True, max_length=255)
+    customer_phone = PhoneNumberField(required=False)
 
     unknown_field_message = f"This field cannot be changed. Updatable fields: {', '.join(UPDATABLE_FIELDS)}."
 

@@ -103,6 +103,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
             metadata=data.get("metadata"),
             customer_email=data.get("customer_email", ""),
             customer_name=data.get("customer_name", ""),
+            customer_phone=data.get("customer_phone", ""),
             external_id=data.get("external_id"),
             today=today,
         )

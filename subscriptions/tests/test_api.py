@@ -55,7 +55,8 @@ def test_create_returns_201_with_the_contract_fields(api_client):
     assert data["cancelled_at"] is None and data["paused_at"] is None
     assert data["external_id"].startswith("sub_")
     assert set(data) == {
-        "id", "external_id", "customer_id", "customer_email", "customer_name", "plan_id", "status",
+        "id", "external_id", "customer_id", "customer_email", "customer_name", "customer_phone", "plan_id",
+        "status",
         "billing_cycle", "amount", "currency", "start_date", "next_billing_date", "current_period_start",
         "current_period_end", "payment_method", "metadata", "is_test", "failure_count", "cancelled_at",
         "paused_at", "created_at", "updated_at",

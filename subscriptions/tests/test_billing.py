@@ -493,6 +493,7 @@ def test_no_card_number_is_stored_or_returned(api_client):
         "token": "tok_amex",
         "card_last_four": "0002",
         "card_brand": "amex",
+        "card_expiry": TEST_TOKENS["tok_amex"].expiry,  # kept for the expiring-card notice
     }
 
 
