@@ -3,7 +3,12 @@ so staff see every entry in the admin right after ``migrate`` and can pause it t
 
 from __future__ import annotations
 
+import contextlib
+import logging
+
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 
 def sync_beat_schedule(**kwargs) -> int:
@@ -14,3 +19,100 @@ def sync_beat_schedule(**kwargs) -> int:
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         ModelEntry.from_entry(name, app=app, **entry)
     return len(settings.CELERY_BEAT_SCHEDULE)
+
+
+def _scheduler_base():
+    from django_celery_beat.schedulers import DatabaseScheduler
+
+    return DatabaseScheduler
+
+
+BEAT_LOCK_KEY = 0x6561737970617962  # "easypayb": one PostgreSQL advisory lock for the one scheduler
+
+
+class BeatLock:
+    """A session-level PostgreSQL advisory lock on a connection of its own (not Django's, which is closed
+    between ticks). Held while that connection lives; lost, it is taken again by whichever beat asks first.
+    On SQLite (one machine, development) there is nothing to take and the lock always counts as held."""
+
+    def __init__(self) -> None:
+        self.conn = None
+
+    def held(self) -> bool:
+        from django.db import connections
+
+        database = connections["default"].settings_dict
+        if "postgresql" not in database["ENGINE"]:
+            return True
+        if self.conn is not None:
+            try:
+                self.conn.execute("SELECT 1")
+                return True
+            except Exception:  # noqa: BLE001 (a dead connection: its lock is gone, take it again)
+                self.release()
+        import psycopg
+
+        try:
+            conn = psycopg.connect(
+                dbname=database["NAME"],
+                user=database.get("USER") or None,
+                password=database.get("PASSWORD") or None,
+                host=database.get("HOST") or None,
+                port=database.get("PORT") or None,
+                autocommit=True,
+                connect_timeout=3,
+            )
+        except Exception:  # noqa: BLE001 (primary unreachable: schedule nothing until it is back)
+            return False
+        if conn.execute("SELECT pg_try_advisory_lock(%s)", (BEAT_LOCK_KEY,)).fetchone()[0]:
+            self.conn = conn
+            return True
+        conn.close()
+        return False
+
+    def release(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+
+
+def __getattr__(name: str):
+    # ``SingleBeatScheduler`` is built on first use: django-celery-beat needs the app registry loaded.
+    if name == "SingleBeatScheduler":
+        cls = _build_single_beat_scheduler()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(name)
+
+
+def _build_single_beat_scheduler():
+    base = _scheduler_base()
+
+    class SingleBeatScheduler(base):
+        """django-celery-beat's DatabaseScheduler that sends nothing unless it holds the beat lock, so a
+        second beat started by mistake (or during a rolling deploy) waits instead of scheduling twice."""
+
+        lock_retry_seconds = 5.0
+
+        def __init__(self, *args, **kwargs) -> None:
+            self._beat_lock = BeatLock()
+            self._was_holding = None
+            super().__init__(*args, **kwargs)
+
+        def tick(self, *args, **kwargs):
+            holding = self._beat_lock.held()
+            if holding != self._was_holding:
+                logger.warning("beat lock %s", "taken: scheduling" if holding else "held elsewhere: standing by")
+                self._was_holding = holding
+            if not holding:
+                return self.lock_retry_seconds
+            return super().tick(*args, **kwargs)
+
+        def close(self) -> None:
+            try:
+                super().close()
+            finally:
+                self._beat_lock.release()
+
+    return SingleBeatScheduler
