@@ -48,7 +48,7 @@ class BeatLock:
             try:
                 self.conn.execute("SELECT 1")
                 return True
-            except Exception:  # noqa: BLE001 (a dead connection: its lock is gone, take it again)
+            except Exception:
                 self.release()
         import psycopg
 
@@ -62,7 +62,7 @@ class BeatLock:
                 autocommit=True,
                 connect_timeout=3,
             )
-        except Exception:  # noqa: BLE001 (primary unreachable: schedule nothing until it is back)
+        except Exception:
             return False
         if conn.execute("SELECT pg_try_advisory_lock(%s)", (BEAT_LOCK_KEY,)).fetchone()[0]:
             self.conn = conn

@@ -38,6 +38,7 @@ if tonumber(ARGV[1]) > current then redis.call('SET', KEYS[1], ARGV[1], 'EX', AR
 return 1
 """
 _DOWN_SECONDS = 3.0
+GLOBAL = "-"  # writes made for no merchant in particular (the processor's webhook callbacks)
 
 
 class PrimaryReplicaRouter:
@@ -88,7 +89,7 @@ def _query_status(alias: str) -> ReplicaStatus:
             )
             lsn, lag = cursor.fetchone()
         return ReplicaStatus(parse_lsn(lsn), float(lag or 0), now)
-    except Exception as exc:  # noqa: BLE001 (a replica down is skipped, never an error for the client)
+    except Exception as exc:
         connections[alias].close()
         return ReplicaStatus(None, None, now, type(exc).__name__)
 
@@ -114,25 +115,32 @@ def _redis():
 
 
 def merchant_min_lsn(merchant_id) -> int | None:
-    """The merchant's last write position, 0 when none is known; ``None`` when it cannot be read."""
+    """The position a read for ``merchant_id`` must see: the later of the merchant's last write and the
+    last write nobody owned (the processor's callbacks); 0 when none is known; ``None`` when it cannot be
+    read (Redis unreachable)."""
+    keys = [_LSN_KEY.format(merchant=GLOBAL)]
+    if merchant_id is not None:
+        keys.append(_LSN_KEY.format(merchant=merchant_id))
     try:
-        value = _redis().get(_LSN_KEY.format(merchant=merchant_id))
-    except Exception:  # noqa: BLE001 (Redis unreachable: the caller reads the primary)
+        values = _redis().mget(keys)
+    except Exception:
         return None
-    return int(value) if value else 0
+    return max(int(value) if value else 0 for value in values)
 
 
 def record_write(merchant_id) -> None:
     """Remember the primary's WAL position after a committed write of ``merchant_id``."""
-    if not replica_aliases() or merchant_id is None:
+    if not replica_aliases():
         return
+    if merchant_id is None:
+        merchant_id = GLOBAL
     try:
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT pg_current_wal_lsn()::text")
             lsn = parse_lsn(cursor.fetchone()[0])
         client = _redis()
         client.eval(_RAISE_LUA, 1, _LSN_KEY.format(merchant=merchant_id), lsn, _LSN_TTL_SECONDS)
-    except Exception:  # noqa: BLE001
+    except Exception:
         # Without a recorded position the next reads may miss this write on a replica: say so loudly.
         logger.exception("could not record the write position", extra={"merchant_id": str(merchant_id)})
 
@@ -142,7 +150,7 @@ def read_alias(merchant_id=None) -> str:
     aliases = replica_aliases()
     if not aliases or connections["default"].in_atomic_block:
         return "default"
-    minimum = merchant_min_lsn(merchant_id) if merchant_id is not None else 0
+    minimum = merchant_min_lsn(merchant_id)
     if minimum is None:
         REPLICA_SKIPPED.labels(replica="all", reason="position_unknown").inc()
         REPLICA_READS.labels(database="default").inc()
@@ -181,3 +189,25 @@ def replicas_health() -> dict[str, dict]:
             "error": status.error,
         }
     return out
+
+
+def replica_queryset(queryset, request):
+    """``queryset`` on a caught-up replica for a GET/HEAD of the request's merchant; else unchanged."""
+    if request.method not in ("GET", "HEAD") or not replica_aliases():
+        return queryset
+    return queryset.using(read_alias(getattr(getattr(request, "user", None), "merchant_id", None)))
+
+
+class WritePositionMiddleware:
+    """After an unsafe request has been answered (its transaction committed), record the primary's WAL
+    position for its merchant, so that merchant's later reads, on any instance, skip replicas that have
+    not replayed it. Does nothing without replicas."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 500 and replica_aliases():
+            record_write(getattr(getattr(request, "user", None), "merchant_id", None))
+        return response

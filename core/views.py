@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from .exceptions import NotFound, ServiceUnavailable
 from .health import run_checks
+from .replicas import replicas_health
 
 
 class _PublicView(APIView):
@@ -66,6 +67,11 @@ class DetailedHealthView(_PublicView):
             for r in results
         }
         components["processor"] = _processor_status()
+        replicas = replicas_health()
+        if replicas:
+            # Reads fall back to the primary when a replica is down or lagging: reported, never unhealthy.
+            all_ok = all(r["status"] == "ok" for r in replicas.values())
+            components["database_replicas"] = {"status": "ok" if all_ok else "degraded", "replicas": replicas}
         healthy = all(r.ok for r in results)
         body = {
             "status": "ok" if healthy else "degraded",

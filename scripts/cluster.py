@@ -103,7 +103,8 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
 def http_status(url: str, timeout: float = 3) -> int:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        with opener.open(urllib.request.Request(url, headers={"Accept": "application/json"}), timeout=timeout) as r:
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (http only)
+        with opener.open(request, timeout=timeout) as r:
             return r.status
     except urllib.error.HTTPError as exc:
         return exc.code
@@ -149,7 +150,9 @@ def ensure_packages() -> None:
     if not missing:
         return
     if os.geteuid() != 0:
-        raise ClusterError(f"missing Debian packages {', '.join(missing)}: install them (apt-get install) or run as root")
+        raise ClusterError(
+            f"missing Debian packages {', '.join(missing)}: install them (apt-get install) or run as root"
+        )
     log(f"installing {', '.join(missing)} (apt-get)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=600)  # noqa: S607
@@ -176,7 +179,9 @@ def ensure_packages() -> None:
     # redis-sentinel is redis-server in sentinel mode: without the package, redis-server --sentinel does.
     still = [pkg for pkg in still if pkg != "redis-sentinel"]
     if result.returncode != 0 or still:
-        raise ClusterError(f"apt-get install {' '.join(missing)} failed:\n{result.stdout[-1500:]}{result.stderr[-1500:]}")
+        raise ClusterError(
+            f"apt-get install {' '.join(missing)} failed:\n{result.stdout[-1500:]}{result.stderr[-1500:]}"
+        )
 
 
 def _sbin_path() -> str:
@@ -324,10 +329,18 @@ class Cluster:
             conf.write("\n".join(lines) + "\n")
 
     def _pg_start(self, name: str, data: Path) -> int:
-        result = self._as_pg([pg_bin("pg_ctl"), "-D", str(data), "-l", str(data.parent / f"{name}.log"), "-w", "-t", "120", "start"])
+        result = self._as_pg(
+            [pg_bin("pg_ctl"), "-D", str(data), "-l", str(data.parent / f"{name}.log"), "-w", "-t", "120", "start"]
+        )
         if result.returncode != 0:
-            log_text = (data.parent / f"{name}.log").read_text(errors="replace")[-2000:] if (data.parent / f"{name}.log").exists() else ""
-            raise ClusterError(f"pg_ctl start ({name}) failed: {result.stdout[-1000:]} {result.stderr[-1000:]} {log_text}")
+            log_text = (
+                (data.parent / f"{name}.log").read_text(errors="replace")[-2000:]
+                if (data.parent / f"{name}.log").exists()
+                else ""
+            )
+            raise ClusterError(
+                f"pg_ctl start ({name}) failed: {result.stdout[-1000:]} {result.stderr[-1000:]} {log_text}"
+            )
         pid = int((data / "postmaster.pid").read_text().splitlines()[0])
         self.remember(name, pid, kind="postgres", data=str(data))
         log(f"started {name} (postmaster pid {pid})")
@@ -338,7 +351,9 @@ class Cluster:
         self.state["pg_root"] = str(root)
         primary_port = self.pick_port(base)
         primary = root / "primary"
-        result = self._as_pg([pg_bin("initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+        result = self._as_pg(
+            [pg_bin("initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
+        )
         if result.returncode != 0:
             raise ClusterError(f"initdb failed: {result.stdout[-1500:]} {result.stderr[-1500:]}")
         self._pg_conf(primary, primary_port, root, replica=False)
@@ -346,7 +361,21 @@ class Cluster:
             hba.write("host replication all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 trust\n")
         self._pg_start("pg-primary", primary)
         self.state["pg"] = {"primary_port": primary_port, "replica_ports": []}
-        create = self._as_pg([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres", "-d", "postgres", "-qAtc", f"CREATE DATABASE {DB_NAME}"])
+        create = self._as_pg(
+            [
+                pg_bin("psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary_port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-qAtc",
+                f"CREATE DATABASE {DB_NAME}",
+            ]
+        )
         if create.returncode != 0:
             raise ClusterError(f"CREATE DATABASE failed: {create.stderr[-1000:]}")
         replica_urls = []
@@ -354,7 +383,22 @@ class Cluster:
             port = self.pick_port(base + index)
             data = root / f"replica{index}"
             backup = self._as_pg(
-                [pg_bin("pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary_port), "-U", "postgres", "-D", str(data), "-R", "-X", "stream", "-c", "fast"],
+                [
+                    pg_bin("pg_basebackup"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(primary_port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(data),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                ],
                 timeout=600,
             )
             if backup.returncode != 0:
@@ -376,7 +420,16 @@ class Cluster:
             data = self.dir / name
             data.mkdir(exist_ok=True)
             argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no", "--dir", str(data)]
-            argv += ["--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--maxmemory-policy", "noeviction"]
+            argv += [
+                "--save",
+                "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--maxmemory-policy",
+                "noeviction",
+            ]
             if name == "redis-replica":
                 argv += ["--replicaof", "127.0.0.1", str(ports["redis-primary"])]
             self.spawn(name, argv, env)
@@ -416,7 +469,13 @@ class Cluster:
 
     def manage(self, env: dict, *args: str, timeout: float = 600) -> None:
         result = subprocess.run(  # noqa: S603
-            [PYTHON, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+            [PYTHON, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if result.returncode != 0:
             raise ClusterError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
@@ -425,7 +484,9 @@ class Cluster:
         servers = "\n".join(f"    server web{i} 127.0.0.1:{p} check" for i, p in enumerate(web_ports, start=1))
         # When every instance says "not ready" at once, the cause is shared (Redis failing over): rather
         # than answering 503 itself, the balancer then sends to all of them (backups, no checks).
-        backups = "\n".join(f"    server web{i}-fallback 127.0.0.1:{p} backup" for i, p in enumerate(web_ports, start=1))
+        backups = "\n".join(
+            f"    server web{i}-fallback 127.0.0.1:{p} backup" for i, p in enumerate(web_ports, start=1)
+        )
         config = f"""global
     maxconn 4096
 
@@ -548,7 +609,12 @@ backend web
         log("migrating")
         self.manage(env, "migrate", "--noinput")
         emulator = [PYTHON, "-m", "payments.gateways.sandbox", "--port", str(emulator_port)]
-        emulator += ["--db", str(self.dir / "emulator.sqlite3"), "--webhook-url", f"{lb_url}/api/v1/webhooks/authorize-net"]
+        emulator += [
+            "--db",
+            str(self.dir / "emulator.sqlite3"),
+            "--webhook-url",
+            f"{lb_url}/api/v1/webhooks/authorize-net",
+        ]
         self.spawn("emulator", emulator, env)
         for index, web_port in enumerate(web_ports, start=1):
             self.spawn(f"web{index}", self.web_argv(web_port), env)
@@ -558,17 +624,31 @@ backend web
         for index in range(1, workers + 1):
             self.spawn(f"worker{index}", self.worker_argv(index), env)
         self.spawn("beat", self.beat_argv(), env)
-        wait_until(lambda: http_status(f"http://127.0.0.1:{emulator_port}/_emulator/health") == 200, 120, "the emulator")
+        wait_until(
+            lambda: http_status(f"http://127.0.0.1:{emulator_port}/_emulator/health") == 200, 120, "the emulator"
+        )
         for index, web_port in enumerate(web_ports, start=1):
             wait_until(
-                lambda p=web_port, n=index: self._check_alive(f"web{n}") and http_status(f"http://127.0.0.1:{p}/health/ready") == 200,
+                lambda p=web_port, n=index: (
+                    self._check_alive(f"web{n}") and http_status(f"http://127.0.0.1:{p}/health/ready") == 200
+                ),
                 240,
                 f"web{index} to be ready",
                 interval=0.5,
             )
-        wait_until(lambda: http_status(f"{lb_url}/health/ready") == 200, 120, "/health/ready through the balancer", interval=0.5)
+        wait_until(
+            lambda: http_status(f"{lb_url}/health/ready") == 200,
+            120,
+            "/health/ready through the balancer",
+            interval=0.5,
+        )
         for index in range(1, workers + 1):
-            wait_until(lambda n=index: self._check_alive(f"worker{n}") and "ready." in self.tail(f"worker{n}", 400), 240, f"worker{index}", interval=0.5)
+            wait_until(
+                lambda n=index: self._check_alive(f"worker{n}") and "ready." in self.tail(f"worker{n}", 400),
+                240,
+                f"worker{index}",
+                interval=0.5,
+            )
         self._check_alive("beat")
         self.write_pids()
         log(f"EasyPay cluster up in {time.monotonic() - started:.0f}s: {lb_url}")
@@ -671,7 +751,7 @@ def cmd_up(args) -> int:
     base = args.base_port or args.port + 1
     try:
         cluster.up(args.port, base, args.web, args.replicas, args.workers)
-    except BaseException as exc:  # noqa: BLE001 (whatever went wrong, leave nothing running)
+    except BaseException as exc:
         log(f"up failed: {exc}")
         for name in list(cluster.state["processes"]):
             if name.startswith(("web", "worker", "beat", "emulator", "lb")) and not cluster.alive(name):

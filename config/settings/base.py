@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIDMiddleware",
+    "core.replicas.WritePositionMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
     "accounts.middleware.RateLimitHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
