@@ -7,7 +7,7 @@ PORT ?= 8000
 EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean
+.PHONY: run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean cluster cluster-down cluster-test cluster-test-ci
 
 venv: $(VENV)/.installed
 
@@ -49,6 +49,23 @@ faults: venv
 
 soak: venv
 	$(PY) tests/soak/soak.py
+
+# A whole cluster (docs/operations/cluster.md): HAProxy on $(PORT), 3 web instances,
+# PostgreSQL primary + 2 replicas, Redis + Sentinel, 2 workers, one beat. Data under $(CLUSTER_DIR).
+CLUSTER_DIR ?= .cluster
+cluster: venv
+	$(PYTHON) scripts/cluster.py up --dir $(CLUSTER_DIR) --port $(PORT)
+	@echo "EasyPay cluster: http://127.0.0.1:$(PORT)  (. $(CLUSTER_DIR)/env; make cluster-down to stop it)"
+
+cluster-down:
+	$(PYTHON) scripts/cluster.py down --dir $(CLUSTER_DIR)
+
+# Fault tests against a whole cluster: every one (long), or the bounded set CI runs (a few minutes).
+cluster-test: venv
+	env -u REDIS_URL -u DATABASE_URL EASYPAY_CLUSTER=1 $(PY) -m pytest tests/cluster -m cluster -p no:cacheprovider -ra $(PYTEST_ARGS)
+
+cluster-test-ci: venv
+	env -u REDIS_URL -u DATABASE_URL EASYPAY_CLUSTER=1 $(PY) -m pytest tests/cluster -m cluster_ci -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

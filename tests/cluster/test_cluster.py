@@ -147,6 +147,57 @@ def test_reads_use_replicas_and_see_every_write_while_replay_is_paused(cluster):
     assert stale == []
 
 
+def test_killing_a_worker_mid_task_loses_no_webhook(cluster):
+    """Long set only. Deliveries wait on a slow receiver; one worker is killed with them in hand; every
+    event still reaches the receiver (the leases expire, the sweep sends them again) and each delivery
+    ends succeeded."""
+    import sys
+
+    from scripts.processes import free_port
+
+    receiver_port = free_port()
+    receiver = cluster.start_extra(
+        "receiver", [sys.executable, "scripts/webhook_receiver.py", "--port", str(receiver_port)]
+    )
+    try:
+        wait_until(lambda: http_request(receiver_port, "GET", "/health").status == 200, 30, what="the receiver")
+        assert http_request(receiver_port, "POST", "/config", {"delay": 4}).status == 200
+        endpoint = cluster.api(
+            "POST",
+            "/api/v1/webhooks",
+            {"url": f"http://127.0.0.1:{receiver_port}/hook", "events": ["payment.captured"]},
+        )
+        assert endpoint.status == 201, endpoint.body
+        customer = f"worker-{uuid.uuid4().hex[:8]}"
+        payments = [_payment(cluster, customer=customer) for _ in range(6)]
+        assert all(p.status == 201 for p in payments)
+        wait_until(
+            lambda: http_request(receiver_port, "GET", "/stats").body.get("count", 0) >= 1, 60,
+            what="a delivery to be in flight",
+        )  # fmt: skip
+        cluster.kill("worker1")
+        killed = time.monotonic()
+        events = cluster.sql(
+            "SELECT e.id FROM webhooks_event e WHERE e.merchant_id = %s AND e.type = 'payment.captured' "
+            "AND e.data->>'customer_id' = %s",
+            (cluster.merchant_id, customer),
+        )
+        assert len(events) == 6
+
+        def all_succeeded():
+            rows = cluster.sql(
+                "SELECT d.status FROM webhooks_eventdelivery d WHERE d.endpoint_id = %s", (endpoint.data["id"],)
+            )
+            return len(rows) == 6 and all(status == "succeeded" for (status,) in rows)
+
+        wait_until(all_succeeded, 300, interval=2, what="every delivery to succeed")
+        FIGURES["worker_kill_deliveries_recovered_seconds"] = round(time.monotonic() - killed, 1)
+        received = {d["event_id"] for d in http_request(receiver_port, "GET", "/deliveries").body}
+        assert {str(e) for (e,) in events} <= received
+    finally:
+        cluster.stop_extra(receiver)
+
+
 @pytest.mark.cluster_ci
 def test_a_second_beat_schedules_nothing_until_the_first_is_gone(cluster):
     from scripts.cluster import Cluster as Manager
