@@ -174,6 +174,13 @@ class Cluster:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
+def _final(reply) -> bool:
+    """The payment's outcome: approved, declined, or EasyPay's own 502 processor_error (the payment is
+    kept failed or pending, and a retry with the key gets that answer again). A 502/503 from the balancer
+    (no instance answered) is not an outcome."""
+    return reply.status in (201, 402) or (reply.status == 502 and reply.error_code == "processor_error")
+
+
 class PaymentClients:
     """Threads making payments through the balancer, each retrying a failed attempt with the SAME
     Idempotency-Key until it gets a final answer (201 or 402). Records every status seen."""
@@ -196,13 +203,15 @@ class PaymentClients:
             attempts += 1
             reply = self.cluster.api("POST", "/api/v1/payments", body, {"Idempotency-Key": key})
             with self.lock:
-                self.statuses.append((time.monotonic(), reply.status))
+                self.statuses.append((time.monotonic(), reply.status, _final(reply)))
                 entry = self.outcomes.setdefault(key, {"ids": set(), "attempts": 0, "final": None})
                 entry["attempts"] = attempts
-                if reply.status in (201, 402) and isinstance(reply.data, dict):
+                final = _final(reply)
+                if final and isinstance(reply.data, dict) and reply.data.get("id"):
                     entry["ids"].add(reply.data["id"])
+                if final:
                     entry["final"] = reply.status
-            if reply.status in (201, 402):
+            if final:
                 return
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{key}: no final answer after {attempts} attempts (last {reply.status})")
@@ -225,12 +234,15 @@ class PaymentClients:
             thread.join(200)
 
     def errors_after(self, since: float) -> list[int]:
-        return [status for at, status in self.statuses if at >= since and status not in (201, 402)]
+        return [status for at, status, final in self.statuses if at >= since and not final]
 
     def transport_errors_after(self, since: float) -> list[float]:
         """When a request failed for want of an instance (no answer, or the balancer's own 502/503/504),
         as opposed to 409 from a retry finding its key's first attempt still claimed."""
-        return [at for at, status in self.statuses if at >= since and status in (0, 502, 503, 504)]
+        return [at for at, status, final in self.statuses if at >= since and not final and status in (0, 502, 503, 504)]
+
+    def processor_errors(self) -> int:
+        return sum(1 for outcome in self.outcomes.values() if outcome["final"] == 502)
 
     def unfinished(self) -> list[str]:
         return [key for key, outcome in self.outcomes.items() if outcome["final"] is None]
@@ -256,6 +268,15 @@ class PaymentClients:
             for tx in self.cluster.emulator_transactions()
             if tx.get("customer_id") == self.customer and tx.get("transaction_type") == "authCaptureTransaction"
         ]
-        if len(charges) != len(stored):
+        charge_ids = [tx["trans_id"] for tx in charges]
+        recorded = [txn for count, txn in stored.values() if txn]
+        if len(charge_ids) != len(set(charge_ids)) or len(charges) > len(stored):
             problems.append(f"{len(charges)} processor charges for {len(stored)} payments")
+        missing = set(recorded) - set(charge_ids)
+        if missing:
+            problems.append(f"payments name processor transactions the processor never made: {sorted(missing)[:5]}")
+        # A charge no payment names belongs to a payment still pending (its answer was lost): at most one
+        # per payment without a transaction id, never a second charge for one key.
+        if len(set(charge_ids) - set(recorded)) > len(stored) - len(recorded):
+            problems.append("charges without a payment to account for them")
         return problems

@@ -238,6 +238,7 @@ def test_killing_a_web_instance_under_load_loses_and_doubles_nothing(cluster):
         "retried_attempts": len(errors),
         "balancer_errors": len(after),
         "balancer_errors_stopped_after_seconds": round(max(after) - killed, 2) if after else 0.0,
+        "processor_error_outcomes": clients.processor_errors(),
     }
     log(f"web kill: {FIGURES['web_kill']}")
     assert len(clients.outcomes) >= 10
@@ -298,7 +299,7 @@ def test_killing_the_redis_primary_fails_over_and_the_api_keeps_answering(cluste
     stop.set()
     reader.join(30)
     clients.finish()
-    post_kill_ok = [at for at, status in clients.statuses if at >= killed and status in (201, 402)]
+    post_kill_ok = [at for at, status, _ in clients.statuses if at >= killed and status in (201, 402)]
     read_errors = [status for at, status in reads if at >= killed and status >= 500]
     payment_errors = clients.errors_after(killed)
     FIGURES["redis_failover"] = {
