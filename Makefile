@@ -8,11 +8,11 @@ EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
 DOCS_PORT ?= 8001
 
-.PHONY: help run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean docs docs-build
+.PHONY: help run test lint format venv migrate e2e bench fuzz fuzz-stateful faults soak clean docs docs-build cluster cluster-down cluster-test cluster-test-ci
 
 help: ## list the targets
 	@echo "make <target>   (make run PORT=8000 EMULATOR_PORT=8999: the ports make run uses)"
-	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 venv: $(VENV)/.installed ## create .venv with the pinned requirements
 
@@ -57,6 +57,23 @@ faults: venv ## fault-injection tests
 
 soak: venv ## the soak test
 	$(PY) tests/soak/soak.py
+
+# A whole cluster (docs/operations/cluster.md): HAProxy on $(PORT), 3 web instances,
+# PostgreSQL primary + 2 replicas, Redis + Sentinel, 2 workers, one beat. Data under $(CLUSTER_DIR).
+CLUSTER_DIR ?= .cluster
+cluster: venv ## a whole cluster on loopback (HAProxy on PORT; data under CLUSTER_DIR)
+	$(PYTHON) scripts/cluster.py up --dir $(CLUSTER_DIR) --port $(PORT)
+	@echo "EasyPay cluster: http://127.0.0.1:$(PORT)  (. $(CLUSTER_DIR)/env; make cluster-down to stop it)"
+
+cluster-down: ## stop the cluster and remove its data
+	$(PYTHON) scripts/cluster.py down --dir $(CLUSTER_DIR)
+
+# Fault tests against a whole cluster: every one (long), or the bounded set CI runs (a few minutes).
+cluster-test: venv ## every cluster fault test (long)
+	env -u REDIS_URL -u DATABASE_URL EASYPAY_CLUSTER=1 $(PY) -m pytest tests/cluster -m cluster -p no:cacheprovider -ra $(PYTEST_ARGS)
+
+cluster-test-ci: venv ## the bounded cluster fault tests CI runs
+	env -u REDIS_URL -u DATABASE_URL EASYPAY_CLUSTER=1 $(PY) -m pytest tests/cluster -m cluster_ci -p no:cacheprovider -ra $(PYTEST_ARGS)
 
 lint: venv ## ruff check, ruff format --check, makemigrations --check
 	$(VENV)/bin/ruff check .

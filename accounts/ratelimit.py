@@ -191,7 +191,22 @@ def _client(url: str) -> redis.Redis:
         client = _RedisState.clients.get(url)
         if client is None:
             timeout = float(getattr(settings, "RATE_LIMIT_REDIS_TIMEOUT", 0.5))
-            client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+            sentinels = getattr(settings, "REDIS_SENTINELS", None)
+            if sentinels and url == getattr(settings, "REDIS_URL", None):
+                # Through Sentinel: a failover moves the master; the scripts are loaded again on the new
+                # one by redis-py's Script (it retries once after NOSCRIPT).
+                from redis.sentinel import Sentinel
+
+                client = Sentinel(
+                    sentinels, socket_timeout=timeout, sentinel_kwargs={"socket_timeout": timeout}
+                ).master_for(
+                    settings.REDIS_SENTINEL_MASTER,
+                    db=settings.REDIS_DB,
+                    socket_timeout=timeout,
+                    socket_connect_timeout=timeout,
+                )
+            else:
+                client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
             _RedisState.clients[url] = client
         return client
 

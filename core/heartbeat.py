@@ -1,5 +1,5 @@
 """The scheduler's heartbeat: written by whichever scheduler runs (``run_schedule`` under ``make run``,
-``celery beat`` with :class:`core.beat.HeartbeatDatabaseScheduler` elsewhere), read by
+``celery beat`` with :class:`core.beat.SingleBeatScheduler` elsewhere), read by
 ``/health/detailed`` and the ``easypay_scheduler_heartbeat_age_seconds`` metric."""
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from .exceptions import NotFound, ServiceUnavailable
 from .health import run_checks
+from .replicas import replicas_health
 
 
 class _PublicView(APIView):
@@ -69,6 +70,11 @@ class DetailedHealthView(_PublicView):
         }
         components["processor"] = _processor_status()
         components["scheduler"] = _scheduler_status()
+        replicas = replicas_health()
+        if replicas:
+            # Reads fall back to the primary when a replica is down or lagging: reported, never unhealthy.
+            all_ok = all(r["status"] == "ok" for r in replicas.values())
+            components["database_replicas"] = {"status": "ok" if all_ok else "degraded", "replicas": replicas}
         healthy = all(r.ok for r in results)
         # A stale scheduler degrades the reported status but not the HTTP status: web instances keep
         # serving (and /health/ready stays 200) while the scheduler is restarted.

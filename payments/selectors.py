@@ -14,13 +14,13 @@ def payment_list(*, merchant_id) -> QuerySet[Payment]:
     return Payment.objects.filter(merchant_id=merchant_id).prefetch_related("refunds")
 
 
-def payment_get(*, merchant_id, payment_id) -> Payment:
+def payment_get(*, merchant_id, payment_id, using: str = "default") -> Payment:
     """The merchant's payment, or ``NotFound`` for a foreign, unknown or malformed id."""
     try:
         pk = uuid.UUID(str(payment_id))
     except ValueError:
         raise NotFound("No such payment.") from None
-    payment = payment_list(merchant_id=merchant_id).filter(pk=pk).first()
+    payment = payment_list(merchant_id=merchant_id).using(using).filter(pk=pk).first()
     if payment is None:
         raise NotFound("No such payment.")
     return payment

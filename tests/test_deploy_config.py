@@ -52,3 +52,32 @@ def test_gunicorn_workers_freeze_their_start_up_objects_out_of_the_collector():
         assert gc.get_freeze_count() > before
     finally:
         gc.unfreeze()
+
+
+def test_compose_has_the_cluster_shape():
+    """Three web replicas behind Kong's upstream with health checks, a streaming replica, Sentinel."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["web"]["deploy"]["replicas"] == 3
+    replica = services["postgres-replica"]
+    assert "pg_basebackup -h postgres" in " ".join(replica["command"])
+    assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "wal_level=replica" in services["postgres"]["command"]
+    assert "--replicaof" in services["redis-replica"]["command"]
+    sentinels = [name for name in services if name.startswith("sentinel")]
+    assert len(sentinels) == 3
+    for name in sentinels:
+        assert "sentinel monitor easypay redis 6379 2" in " ".join(services[name]["command"])
+    env = services["web"]["environment"]
+    assert env["REDIS_SENTINELS"] == ",".join(f"{name}:26379" for name in sentinels)
+    assert env["DATABASE_REPLICA_URLS"].startswith("postgres://easypay:easypay@postgres-replica:5432/")
+    assert "CELERY_BROKER_URL" not in env  # the broker goes through the Sentinels too
+    for svc in services.values():  # every depends_on names a service of the file
+        assert set(svc.get("depends_on", {})) <= set(services)
+
+    kong = yaml.safe_load((ROOT / "deploy/kong/kong.yml").read_text())
+    (upstream,) = kong["upstreams"]
+    assert kong["services"][0]["host"] == upstream["name"]
+    assert upstream["targets"] == [{"target": "web:8000"}]
+    assert upstream["healthchecks"]["active"]["http_path"] == "/health/ready"
+    assert upstream["healthchecks"]["active"]["unhealthy"]["http_failures"] >= 1

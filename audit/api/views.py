@@ -10,6 +10,7 @@ from audit import selectors
 from audit.models import AuditLog
 from core.exceptions import NotFound
 from core.filters import InstantFilter
+from core.replicas import replica_queryset
 
 from .serializers import AuditLogSerializer
 
@@ -40,7 +41,7 @@ class AuditLogViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no request principal
             return AuditLog.objects.none()
-        return selectors.audit_log_list(merchant_id=self.request.user.merchant_id)
+        return replica_queryset(selectors.audit_log_list(merchant_id=self.request.user.merchant_id), self.request)
 
     def get_object(self):
         row = selectors.audit_log_get(merchant_id=self.request.user.merchant_id, log_id=self.kwargs["pk"])

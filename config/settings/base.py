@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from urllib.parse import urlparse
 
 import dj_database_url
 from celery.schedules import crontab
@@ -60,6 +61,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIDMiddleware",
+    "core.replicas.WritePositionMiddleware",
     "core.middleware.SecurityHeadersMiddleware",
     "accounts.middleware.RateLimitHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -112,8 +114,36 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Streaming replicas (comma-separated URLs): aliases "replica1", "replica2", ... used only by reads that
+# ask for one explicitly (core/replicas.py); the router sends every write and every unmarked read to
+# "default". Unset: one database, exactly as before.
+DATABASE_REPLICA_URLS = env_list("DATABASE_REPLICA_URLS", [])
+for _index, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _replica = {**DATABASES["default"], **dj_database_url.parse(_url, conn_max_age=0)}
+    _replica["ENGINE"] = DATABASES["default"]["ENGINE"]
+    _replica["CONN_MAX_AGE"] = DATABASES["default"].get("CONN_MAX_AGE", 0)
+    _replica["OPTIONS"] = dict(DATABASES["default"].get("OPTIONS", {}))
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica{_index}"] = _replica
+DATABASE_ROUTERS = ["core.replicas.PrimaryReplicaRouter"]
+# A replica whose replay is further behind the primary than this is skipped (seconds).
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_float("DATABASE_REPLICA_MAX_LAG_SECONDS", 5.0)
+# How long one replica's replay position is reused before it is asked again (seconds).
+DATABASE_REPLICA_LSN_CACHE_SECONDS = env_float("DATABASE_REPLICA_LSN_CACHE_SECONDS", 0.05)
+
 # --- Cache and Redis ----------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL") or None
+# Redis with automatic failover: "host:port,host:port,..." of the Sentinels watching the master named
+# REDIS_SENTINEL_MASTER. Then the cache, the rate limiter and the broker find the master through them
+# (REDIS_URL's database number is kept; its host is not used).
+REDIS_SENTINELS = [
+    (_entry.rsplit(":", 1)[0], int(_entry.rsplit(":", 1)[1])) for _entry in env_list("REDIS_SENTINELS", [])
+]
+REDIS_SENTINEL_MASTER = env_str("REDIS_SENTINEL_MASTER") or "easypay"
+_redis_path = urlparse(REDIS_URL).path.strip("/") if REDIS_URL else ""
+REDIS_DB = int(_redis_path) if _redis_path.isdigit() else 0
+if REDIS_SENTINELS and not REDIS_URL:
+    REDIS_URL = f"redis://{REDIS_SENTINEL_MASTER}/0"
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -129,6 +159,18 @@ if REDIS_URL:
             "KEY_PREFIX": "easypay",
         }
     }
+    if REDIS_SENTINELS:
+        # Only the master (a one-entry list): claims, leases and key versions must never be read from a
+        # replica that has not caught up.
+        CACHES["default"]["LOCATION"] = [f"redis://{REDIS_SENTINEL_MASTER}/{REDIS_DB}?is_master=1"]
+        CACHES["default"]["OPTIONS"].update(
+            {
+                "CLIENT_CLASS": "django_redis.client.SentinelClient",
+                "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory",
+                "SENTINELS": REDIS_SENTINELS,
+                "SENTINEL_KWARGS": {"socket_timeout": 1, "socket_connect_timeout": 1},
+            }
+        )
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
 else:
     CACHES = {
@@ -140,8 +182,9 @@ else:
     }
 
 # --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL
-CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or REDIS_URL
+_SENTINEL_URL = ";".join(f"sentinel://{host}:{port}/{REDIS_DB}" for host, port in REDIS_SENTINELS)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or _SENTINEL_URL or REDIS_URL
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or _SENTINEL_URL or REDIS_URL
 CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL is None
 if CELERY_BROKER_URL is None:
     # Tasks run eagerly, but Celery still opens a producer to check serializers: give it kombu's
@@ -160,10 +203,15 @@ CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 240)
 CELERY_RESULT_EXPIRES = 3600
 # How long a task taken by a worker that died stays invisible before Redis hands it out again.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+if REDIS_SENTINELS:
+    CELERY_BROKER_TRANSPORT_OPTIONS["master_name"] = REDIS_SENTINEL_MASTER
+    CELERY_BROKER_TRANSPORT_OPTIONS["sentinel_kwargs"] = {"socket_timeout": 1, "socket_connect_timeout": 1}
+    CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"master_name": REDIS_SENTINEL_MASTER}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-# django-celery-beat's DatabaseScheduler, beating the scheduler heartbeat (core/beat.py).
-CELERY_BEAT_SCHEDULER = "core.beat:HeartbeatDatabaseScheduler"
+# django-celery-beat's DatabaseScheduler behind a PostgreSQL advisory lock: a second beat started by
+# mistake waits and schedules nothing while the first one lives; it beats the scheduler heartbeat.
+CELERY_BEAT_SCHEDULER = "core.beat:SingleBeatScheduler"
 # The scheduler (celery beat or run_schedule) records a heartbeat this often; /health/detailed and the
 # easypay_scheduler_stale metric report it stale when it is older than SCHEDULER_HEARTBEAT_STALE_SECONDS.
 SCHEDULER_HEARTBEAT_SECONDS = env_float("SCHEDULER_HEARTBEAT_SECONDS", 15.0)

@@ -143,12 +143,12 @@ def test_celery_beat_scheduler_beats_the_heartbeat():
     from django_celery_beat.schedulers import DatabaseScheduler
 
     from config.celery import app
-    from core.beat import HeartbeatDatabaseScheduler, sync_beat_schedule
+    from core.beat import SingleBeatScheduler, sync_beat_schedule
     from core.models import Heartbeat
 
-    assert app.conf.beat_scheduler == "core.beat:HeartbeatDatabaseScheduler"
+    assert app.conf.beat_scheduler == "core.beat:SingleBeatScheduler"
     sync_beat_schedule()
-    scheduler = HeartbeatDatabaseScheduler(app=app, lazy=True)
+    scheduler = SingleBeatScheduler(app=app, lazy=True)
     assert isinstance(scheduler, DatabaseScheduler)
     assert not Heartbeat.objects.exists()
     wait = scheduler.tick()

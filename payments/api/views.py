@@ -14,6 +14,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.exceptions import CardDeclined, ProcessorError
+from core.replicas import read_alias, replica_queryset
 from payments import services
 from payments.api.serializers import (
     PaymentCancelSerializer,
@@ -136,7 +137,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Payment.objects.none()
-        return payment_list(merchant_id=self.request.user.merchant_id)
+        return replica_queryset(payment_list(merchant_id=self.request.user.merchant_id), self.request)
 
     def get_object(self) -> Payment:
         return payment_get(merchant_id=self.request.user.merchant_id, payment_id=self.kwargs.get("pk"))
@@ -151,9 +152,11 @@ class PaymentViewSet(viewsets.GenericViewSet):
         cached, lease = payment_cache_read(merchant_id=merchant_id, payment_id=pk)
         if cached is not None:
             return Response(cached)
-        payment = self.get_object()
+        alias = read_alias(merchant_id)
+        payment = payment_get(merchant_id=merchant_id, payment_id=pk, using=alias)
         data = payment_data(payment)
-        payment_cache_fill(merchant_id=merchant_id, payment_id=payment.pk, data=data, lease=lease)
+        if alias == "default":  # the cache is only ever filled from the primary
+            payment_cache_fill(merchant_id=merchant_id, payment_id=payment.pk, data=data, lease=lease)
         return Response(data)
 
     @extend_schema(

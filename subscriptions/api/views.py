@@ -8,6 +8,7 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.replicas import replica_queryset
 from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from .. import selectors, services
@@ -68,7 +69,7 @@ class SubscriptionViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Subscription.objects.none()
-        return selectors.subscription_list(merchant_id=self.request.user.merchant_id)
+        return replica_queryset(selectors.subscription_list(merchant_id=self.request.user.merchant_id), self.request)
 
     def get_object(self) -> Subscription:
         return selectors.subscription_get(merchant_id=self.request.user.merchant_id, subscription_id=self.kwargs["pk"])

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from accounts.principal import MerchantPrincipal
 from core.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from core.replicas import replica_queryset
 from core.text import forbidden_char
 from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
@@ -132,7 +133,9 @@ class WebhookEndpointViewSet(
     @action(detail=True, methods=["get"], filter_backends=[], pagination_class=api_settings.DEFAULT_PAGINATION_CLASS)
     def deliveries(self, request, pk=None):
         endpoint = self.get_object()
-        filterset = DeliveryFilter(request.query_params, queryset=selectors.delivery_list(endpoint=endpoint))
+        filterset = DeliveryFilter(
+            request.query_params, queryset=replica_queryset(selectors.delivery_list(endpoint=endpoint), request)
+        )
         if not filterset.is_valid():
             raise ValidationFailed(details={k: [str(m) for m in v] for k, v in filterset.errors.items()})
         page = self.paginate_queryset(filterset.qs)
@@ -177,7 +180,7 @@ class EventViewSet(viewsets.ReadOnlyModelViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation: no caller
             return Event.objects.none()
-        return selectors.event_list(merchant_id=self.request.user.merchant_id)
+        return replica_queryset(selectors.event_list(merchant_id=self.request.user.merchant_id), self.request)
 
     @extend_schema(
         summary="Send an event again to every subscribed endpoint (same event id)",
