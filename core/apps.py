@@ -8,8 +8,7 @@ class CoreConfig(AppConfig):
     verbose_name = "Core"
 
     def ready(self) -> None:
-        from . import openapi  # noqa: F401  (registers the schema extensions)
-        from . import metrics  # noqa: F401 (registers the scheduler gauges)
+        from . import metrics, openapi  # noqa: F401  (register the scheduler gauges, the schema extensions)
         from .beat import sync_beat_schedule
 
         def _sync(sender, **kwargs):

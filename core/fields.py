@@ -6,18 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "maxProperties": 50,
-        "additionalProperties": {
-            "nullable": True,
-            "oneOf": [{"type": "string", "maxLength": 500}, {"type": "number"}, {"type": "boolean"}],
-        },
-        "example": {"order_id": "order_2024_001"},
-    }
-)
-@extend_schema_field({"type": "string", "pattern": r"^\+[1-9]\d{1,14}$", "example": "+14155552671"})
+@extend_schema_field({"type": "string", "pattern": r"^(\+[1-9]\d{1,14})?$", "example": "+14155552671"})  # "" clears it
 class PhoneNumberField(serializers.CharField):
     """A phone number in E.164 (``+14155552671``), checked with ``phonenumbers``; blank allowed."""
 
@@ -45,6 +34,17 @@ class PhoneNumberField(serializers.CharField):
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": 50,
+        "additionalProperties": {
+            "nullable": True,
+            "oneOf": [{"type": "string", "maxLength": 500}, {"type": "number"}, {"type": "boolean"}],
+        },
+        "example": {"order_id": "order_2024_001"},
+    }
+)
 class MetadataField(serializers.JSONField):
     """A flat JSON object of string keys, at most 50 keys; values are strings, numbers, booleans or null."""
 
