@@ -343,7 +343,8 @@ def test_delivery_carries_the_documented_headers_and_two_signatures_during_rotat
     assert headers["User-Agent"] == "EasyPay-Webhooks/1"
     assert headers["EasyPay-Delivery-Attempt"] == "1"
     event = json.loads(body)
-    assert set(event) == {"id", "type", "created", "data"}
+    assert set(event) == {"id", "type", "created", "sequence", "data"}
+    assert event["sequence"] == 1  # the payment's first event
     assert event["id"] == headers["EasyPay-Event-Id"]
     rotation_header = signed_deliveries["rotation"][0]["EasyPay-Signature"]
     assert rotation_header.count("v1=") == 2
