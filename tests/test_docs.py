@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SETTINGS_DIR = ROOT / "config" / "settings"
 
-ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "getenv"}
+ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_int_map", "getenv"}
 
 
 def _doc_pages() -> list[Path]:
@@ -111,6 +111,21 @@ def test_every_env_var_read_by_the_settings_is_documented_in_operations():
     operations = "\n".join(_text(p) for p in sorted((DOCS / "operations").glob("*.md")))
     missing = sorted(name for name in settings_env_vars() if f"`{name}`" not in operations)
     assert missing == [], f"document these in docs/operations/settings.md: {missing}"
+
+
+def test_every_documented_variable_is_read_somewhere():
+    """The other way round: a variable in the settings page's tables is still read by EasyPay or its
+    tools (a renamed or removed setting does not linger in the documentation)."""
+    page = _text(DOCS / "operations" / "settings.md")
+    documented = set(re.findall(r"^\| `([A-Z][A-Z0-9_]+)`", page, re.M))
+    assert len(documented) > 50
+    sources = [
+        p
+        for p in [*ROOT.glob("*/**/*.py"), *ROOT.glob("*.py"), *ROOT.glob("scripts/*.sh"), ROOT / "Makefile"]
+        if not {"tests", "migrations", ".venv"} & set(p.relative_to(ROOT).parts)
+    ]
+    code = "\n".join(_text(p) for p in sources)
+    assert sorted(n for n in documented if not re.search(rf"\b{n}\b", code)) == []
 
 
 def test_every_test_card_token_is_documented():
@@ -343,7 +358,8 @@ def test_delivery_carries_the_documented_headers_and_two_signatures_during_rotat
     assert headers["User-Agent"] == "EasyPay-Webhooks/1"
     assert headers["EasyPay-Delivery-Attempt"] == "1"
     event = json.loads(body)
-    assert set(event) == {"id", "type", "created", "data"}
+    assert set(event) == {"id", "type", "created", "sequence", "data"}
+    assert event["sequence"] == 1  # the payment's first event
     assert event["id"] == headers["EasyPay-Event-Id"]
     rotation_header = signed_deliveries["rotation"][0]["EasyPay-Signature"]
     assert rotation_header.count("v1=") == 2
