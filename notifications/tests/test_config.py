@@ -24,7 +24,9 @@ def _settings(module: str, **env) -> dict:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")}
     environ.update({"DJANGO_SETTINGS_MODULE": module, "DATABASE_URL": "sqlite:///:memory:", **env})
     if module.endswith("production"):
-        environ.update({"SECRET_KEY": "x" * 50, "DEBUG": "false"})
+        environ.update(
+            {"SECRET_KEY": "x" * 50, "API_KEY_HASH_KEY": "h" * 50, "JWT_SIGNING_KEY": "j" * 50, "DEBUG": "false"}
+        )
     out = subprocess.run(
         [sys.executable, "-W", "ignore", "-c", PROBE], cwd=ROOT, env=environ, capture_output=True, text=True, check=True
     )
