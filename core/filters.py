@@ -8,6 +8,8 @@ from decimal import Decimal
 import django_filters
 from django import forms
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 MAX_OFFSET = timedelta(hours=14)
 
@@ -68,3 +70,26 @@ class AmountQueryField(forms.Field):
 
 class AmountFilter(django_filters.Filter):
     field_class = AmountQueryField
+
+
+class _BooleanChoiceField(forms.TypedChoiceField):
+    def to_python(self, value):
+        return super().to_python(value).lower()  # "True", "FALSE" are accepted as well
+
+
+@extend_schema_field(OpenApiTypes.BOOL)  # a boolean; not an enum of the strings "true"/"false"
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """``true``/``false`` (any case) only: anything else (``1``, ``yes``, ``31341165``) is a 400,
+    never silently ignored."""
+
+    field_class = _BooleanChoiceField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
+
+    def filter(self, qs, value):
+        if value in ("", None):
+            return qs
+        return super().filter(qs, value)

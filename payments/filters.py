@@ -3,29 +3,9 @@
 from __future__ import annotations
 
 import django_filters
-from django import forms
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
-from core.filters import AmountFilter, InstantFilter
+from core.filters import AmountFilter, InstantFilter, StrictBooleanFilter
 from payments.models import Payment, PaymentStatus
-
-
-@extend_schema_field(OpenApiTypes.BOOL)  # a boolean; not an enum of the strings "true"/"false"
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    """``true``/``false`` (any case) only: anything else is an error, never silently ignored."""
-
-    field_class = forms.TypedChoiceField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
-        kwargs.setdefault("coerce", lambda value: value == "true")
-        super().__init__(*args, **kwargs)
-
-    def filter(self, qs, value):
-        if value in ("", None):
-            return qs
-        return super().filter(qs, value)
 
 
 class PaymentFilter(django_filters.FilterSet):
@@ -52,10 +32,3 @@ class PaymentFilter(django_filters.FilterSet):
             "max_amount",
             "subscription_id",
         ]
-
-    def __init__(self, data=None, *args, **kwargs):
-        if data is not None:
-            data = data.copy()
-            if "is_test" in data and isinstance(data.get("is_test"), str):
-                data["is_test"] = data["is_test"].lower()
-        super().__init__(data, *args, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 
-from core.filters import InstantFilter
+from core.filters import InstantFilter, StrictBooleanFilter
 
 from ..models import Subscription
 
@@ -15,7 +15,7 @@ class SubscriptionFilter(django_filters.FilterSet):
     plan_id = django_filters.CharFilter()
     billing_cycle = django_filters.ChoiceFilter(choices=Subscription.Cycle.choices)
     currency = django_filters.CharFilter()
-    is_test = django_filters.BooleanFilter()
+    is_test = StrictBooleanFilter()
     created_after = InstantFilter(field_name="created_at", lookup_expr="gte")
     created_before = InstantFilter(field_name="created_at", lookup_expr="lt")
 

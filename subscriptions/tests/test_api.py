@@ -316,3 +316,15 @@ def test_created_filters_take_real_offsets_and_refuse_garbage(api_client):
         response = api_client.get(f"{URL}?created_before={value}")
         assert response.status_code == 400, (value, response.content)
         assert "created_before" in response.json()["error"]["details"]
+
+
+def test_is_test_filter_takes_true_or_false_in_any_case_and_refuses_anything_else(api_client):
+    SubscriptionFactory(merchant=api_client.merchant, is_test=True)
+    for value, count in (("true", 1), ("TRUE", 1), ("False", 0), ("", 1)):
+        response = api_client.get(f"{URL}?is_test={value}")
+        assert response.status_code == 200, (value, response.content)
+        assert len(response.json()["data"]) == count, value
+    for value in ("31341165", "1", "yes", "truee"):
+        response = api_client.get(f"{URL}?is_test={value}")
+        assert response.status_code == 400, (value, response.content)
+        assert "is_test" in response.json()["error"]["details"]
