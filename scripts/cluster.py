@@ -662,6 +662,9 @@ backend web
         lines = [
             "# EasyPay cluster (scripts/cluster.py): `. DIR/env` then `python manage.py ...` talks to it.",
             *(f"export {name}={_shell_quote(value)}" for name, value in settings.items()),
+            # `python` and `celery` are the project's virtualenv's, so `python manage.py ...` just works
+            # (a literal value: a reader that parses these lines without a shell gets a usable PATH too).
+            f"export PATH={_shell_quote(_venv_path())}",
         ]
         (self.dir / "env").write_text("\n".join(lines) + "\n")
 
@@ -727,6 +730,11 @@ def _group_alive(pgid: int) -> bool:
         if int(fields[2]) == pgid:
             return True
     return False
+
+
+def _venv_path() -> str:
+    rest = [p for p in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep) if p]
+    return os.pathsep.join(dict.fromkeys([str(VENV_BIN), *rest, "/usr/local/bin", "/usr/bin", "/bin"]))
 
 
 def _shell_quote(value: str) -> str:

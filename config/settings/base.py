@@ -380,8 +380,10 @@ WEBHOOK_INBOUND_INVALID_RETENTION_DAYS = env_int("WEBHOOK_INBOUND_INVALID_RETENT
 WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS = [
     int(s) for s in env_list("WEBHOOK_INBOUND_RETRY_SCHEDULE_SECONDS", ["30", "120", "600", "1800", "3600", "14400"])
 ]
-# How often the scheduler looks for deliveries and inbound events whose retry is due.
-WEBHOOK_RETRY_POLL_SECONDS = env_int("WEBHOOK_RETRY_POLL_SECONDS", 60)
+# How often the scheduler looks for deliveries and inbound events whose retry is due. With a broker a retry
+# is also enqueued with its countdown; without one (`make run`) this sweep alone sends it, so 20 s keeps
+# the first retry (due 30 s after the failure) within a minute.
+WEBHOOK_RETRY_POLL_SECONDS = env_int("WEBHOOK_RETRY_POLL_SECONDS", 20)
 CELERY_BEAT_SCHEDULE.update(
     {
         "webhooks.retry_due_deliveries": {
