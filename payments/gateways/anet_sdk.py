@@ -32,12 +32,19 @@ def _settings(duplicate_window: int) -> Any:
     return settings
 
 
-def _payment(source: CardData | OpaqueData) -> Any:
+def payment_type(source: CardData | OpaqueData) -> Any:
     if isinstance(source, CardData):
         return api.paymentType(
             creditCard=api.creditCardType(cardNumber=source.number, expirationDate=source.expiry, cardCode=source.code)
         )
     return api.paymentType(opaqueData=api.opaqueDataType(dataDescriptor=source.descriptor, dataValue=source.value))
+
+
+def profile_payment_type(source: ProfileRef) -> Any:
+    return api.customerProfilePaymentType(
+        customerProfileId=source.customer_profile_id,
+        paymentProfile=api.paymentProfile(paymentProfileId=source.payment_profile_id),
+    )
 
 
 def charge(
@@ -59,12 +66,9 @@ def charge(
     tr.amount = amount
     tr.currencyCode = currency
     if isinstance(source, ProfileRef):
-        tr.profile = api.customerProfilePaymentType(
-            customerProfileId=source.customer_profile_id,
-            paymentProfile=api.paymentProfile(paymentProfileId=source.payment_profile_id),
-        )
+        tr.profile = profile_payment_type(source)
     else:
-        tr.payment = _payment(source)
+        tr.payment = payment_type(source)
     tr.order = api.orderType(invoiceNumber=reference, description=description)
     if customer_id is not None or customer_email is not None:
         tr.customer = api.customerDataType(id=customer_id, email=customer_email)
@@ -95,7 +99,7 @@ def refund(
     tr = api.transactionRequestType(
         transactionType="refundTransaction",
         amount=amount,
-        payment=_payment(CardData(number=card_number, expiry="XXXX")),
+        payment=payment_type(CardData(number=card_number, expiry="XXXX")),
         refTransId=transaction_id,
     )
     if reference is not None:
