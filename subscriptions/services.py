@@ -22,9 +22,6 @@ from . import cycles
 from .api.serializers import subscription_data
 from .models import Subscription
 
-# Authorize.Net errors that mean "this nonce / card cannot be saved": the caller's input, so a 400.
-_BAD_TOKEN_ERRORS = frozenset({"E00003", "E00013", "E00014", "E00114", "E00115"})
-
 
 def utc_today() -> date:
     """Billing dates are UTC calendar dates, never the server's local date."""
@@ -63,7 +60,7 @@ def payment_method_build(*, card_token: str, is_test: bool, customer_id: str, cu
 
 def _customer_profile_create(*, card_token: str, customer_id: str, customer_email: str) -> dict:
     from payments.gateways import get_gateway
-    from payments.gateways.base import GatewayUnavailable, InvalidPaymentSource, Outcome
+    from payments.gateways.base import GatewayUnavailable, InvalidPaymentSource, Outcome, Refusal
 
     try:
         result = get_gateway().customer_profile_create(
@@ -83,7 +80,7 @@ def _customer_profile_create(*, card_token: str, customer_id: str, customer_emai
         }
     if result.outcome is Outcome.DECLINED:
         raise CardDeclined("The card was declined when it was saved for recurring billing.")
-    if result.error_code in _BAD_TOKEN_ERRORS:
+    if result.refusal is Refusal.INVALID_PAYMENT_SOURCE:  # the caller's input, so a 400
         raise ValidationFailed(details={"card_token": [result.message or "The card token is invalid or expired."]})
     raise ProcessorError("The payment processor could not save the card.", details={"processor": result.message})
 

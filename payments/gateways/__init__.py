@@ -20,8 +20,11 @@ from .base import (
     Outcome,
     PaymentGateway,
     ProfileResult,
+    Refusal,
     SettledBatch,
     TransactionDetails,
+    TransactionKind,
+    TransactionState,
 )
 from .circuit import circuit_state
 
@@ -36,8 +39,11 @@ __all__ = [
     "Outcome",
     "PaymentGateway",
     "ProfileResult",
+    "Refusal",
     "SettledBatch",
     "TransactionDetails",
+    "TransactionKind",
+    "TransactionState",
     "circuit_state",
     "get_gateway",
     "processor_environment",
