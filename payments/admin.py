@@ -10,7 +10,6 @@ together) and per currency, in minor units.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -34,7 +33,7 @@ from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.money import format_amount, parse_amount
 
 from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
-from .selectors import payment_possible_operations
+from .selectors import payment_possible_operations, payment_refundable_amount
 from .services import payment_capture, payment_void, refund_create
 
 # The payment page's buttons: (operation, action, label, dangerous). Each posts the same admin action
@@ -59,14 +58,6 @@ class PaymentEventInline(ReadOnlyTabularInline):
     fields = ("created_at", "kind", "from_status", "to_status", "request_data", "response_data")
     readonly_fields = fields
     show_change_link = False
-
-
-def _refundable(payment: Payment) -> Decimal:
-    reserved = sum(
-        (r.amount for r in payment.refunds.all() if r.status in (Refund.Status.PENDING, Refund.Status.UNKNOWN)),
-        Decimal(0),
-    )
-    return max(payment.captured_amount - payment.refunded_amount - reserved, Decimal(0))
 
 
 PAYMENT_MONEY = {
@@ -237,7 +228,7 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
                 ],
             }
             if with_amount:
-                row["amount"] = format_amount(_refundable(p), p.currency)
+                row["amount"] = format_amount(payment_refundable_amount(payment=p), p.currency)
             rows.append(row)
         return rows
 
@@ -253,7 +244,7 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
         for p in payments:
             raw = (request.POST.get(f"amount_{p.pk}") or "").strip()
             try:
-                amounts[p.pk] = parse_amount(raw, p.currency) if raw else _refundable(p)
+                amounts[p.pk] = parse_amount(raw, p.currency) if raw else payment_refundable_amount(payment=p)
             except DRFValidationError as exc:
                 errors.append(f"{p.external_id}: {' '.join(str(m) for m in exc.detail)}")
         if errors:

@@ -57,6 +57,7 @@ from payments.gateways import (
 from payments.gateways.tokens import TEST_TOKENS, is_test_token, looks_like_test_token
 from payments.idempotency import idempotency_complete_with_outcome
 from payments.models import Payment, PaymentEvent, PaymentStatus, PendingOperation, Refund
+from payments.selectors import payment_refundable_amount
 from webhooks.services import event_record
 
 logger = logging.getLogger("easypay.payments")
@@ -684,7 +685,7 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
             raise InvalidState(f"Only a captured payment can be refunded; this one is {p.status}.")
         if p.pending_operation:
             raise InvalidState(f"A {p.pending_operation} of this payment is in progress.")
-        available = p.captured_amount - p.refunded_amount - _reserved_refunds(p)
+        available = payment_refundable_amount(payment=p)
         if available <= 0:
             raise InvalidState("Nothing is left to refund on this payment (other refunds are in progress or done).")
         amount = available if amount is None else amount
