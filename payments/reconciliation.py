@@ -32,9 +32,8 @@ from payments.models import Payment, PaymentStatus, Refund
 
 logger = logging.getLogger("easypay.payments")
 
-S = PaymentStatus
 # Payment statuses that agree with a processor status mapped to CAPTURED.
-COMPATIBLE = {S.CAPTURED: set(services.MONEY_STATUSES)}
+COMPATIBLE = {PaymentStatus.CAPTURED: set(services.MONEY_STATUSES)}
 DEFAULT_WINDOW_DAYS = 2
 
 
@@ -204,9 +203,9 @@ def _check_charge(payment: Payment, details: TransactionDetails, report: LedgerR
 
 def _check_amount(payment: Payment, details: TransactionDetails, base: dict, report: LedgerReport) -> None:
     target = services.STATUS_FOR_STATE.get(details.state)
-    if target == S.CAPTURED and payment.status in services.MONEY_STATUSES:
+    if target == PaymentStatus.CAPTURED and payment.status in services.MONEY_STATUSES:
         theirs, ours, field_name = details.settle_amount, payment.captured_amount, "captured_amount"
-    elif target == S.AUTHORIZED and payment.status == S.AUTHORIZED:
+    elif target == PaymentStatus.AUTHORIZED and payment.status == PaymentStatus.AUTHORIZED:
         theirs, ours, field_name = details.auth_amount, payment.authorized_amount, "authorized_amount"
     else:
         return
@@ -270,11 +269,11 @@ def ledger_reconcile(*, day: date | None, fix: bool = True) -> LedgerReport:
     report.charges = len(charges)
 
     by_trans_id = {
-        p.processor_transaction_id: p
-        for p in Payment.objects.filter(processor_transaction_id__in=[c.transaction_id for c in charges])
+        payment.processor_transaction_id: payment
+        for payment in Payment.objects.filter(processor_transaction_id__in=[c.transaction_id for c in charges])
     }
     references = [c.invoice_number for c in charges if c.invoice_number and c.transaction_id not in by_trans_id]
-    by_reference = {p.reference: p for p in Payment.objects.filter(reference__in=references)}
+    by_reference = {payment.reference: payment for payment in Payment.objects.filter(reference__in=references)}
 
     seen: dict[str, TransactionDetails] = {}  # payment id -> its charge
     for details in charges:

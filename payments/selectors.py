@@ -44,16 +44,21 @@ def payment_possible_operations(*, payment: Payment) -> set[str]:
     """What may be asked of ``payment`` in its recorded state: a subset of {"capture", "void",
     "refund"}. For showing buttons only; the services decide (under the row lock, and the processor
     may still refuse, e.g. a void of a capture it has settled meanwhile)."""
-    from payments.models import PaymentStatus as S
+    from payments.models import PaymentStatus
 
     if payment.pending_operation:
         return set()
     reserved = any(r.status in REFUNDS_IN_FLIGHT for r in payment.refunds.all())
     possible = set()
-    if payment.status == S.AUTHORIZED:
+    if payment.status == PaymentStatus.AUTHORIZED:
         possible |= {"capture", "void"}
-    elif payment.status == S.HELD or (payment.status == S.CAPTURED and payment.settled_at is None and not reserved):
+    elif payment.status == PaymentStatus.HELD or (
+        payment.status == PaymentStatus.CAPTURED and payment.settled_at is None and not reserved
+    ):
         possible.add("void")
-    if payment.status in (S.CAPTURED, S.PARTIALLY_REFUNDED) and payment_refundable_amount(payment=payment) > 0:
+    if (
+        payment.status in (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED)
+        and payment_refundable_amount(payment=payment) > 0
+    ):
         possible.add("refund")
     return possible
