@@ -90,7 +90,7 @@ class DetailedHealthView(_PublicView):
 
 
 def _processor_status() -> dict:
-    from payments.gateways.circuit import circuit_state
+    from payments.gateways import circuit_state
 
     state = circuit_state()
     return {"status": "ok" if state == "closed" else "degraded", "circuit": state}

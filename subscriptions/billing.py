@@ -42,7 +42,7 @@ from . import cycles
 from .api.serializers import subscription_data
 from .metrics import BILLING_TOTAL
 from .models import BillingAttempt, Subscription
-from .services import _mark_cancelled
+from .states import mark_cancelled
 
 logger = logging.getLogger("easypay.subscriptions.billing")
 
@@ -355,7 +355,7 @@ def _record_outcome(*, attempt_id, subscription_id, payment, today: date, report
             sub.failure_count += 1
             retry_days = list(settings.SUBSCRIPTION_RETRY_DAYS)
             if hard or sub.failure_count > len(retry_days):
-                _mark_cancelled(sub)
+                mark_cancelled(sub)
                 sub.save()
                 _event(sub, "subscription.payment_failed")
                 _event(sub, "subscription.cancelled")

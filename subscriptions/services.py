@@ -21,6 +21,7 @@ from webhooks.services import event_record
 from . import cycles
 from .api.serializers import subscription_data
 from .models import Subscription
+from .states import mark_cancelled
 
 
 def utc_today() -> date:
@@ -225,16 +226,10 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
         sub = _locked(subscription.pk)
         if sub.status == Subscription.Status.CANCELLED:
             raise InvalidState("This subscription is already cancelled.")
-        _mark_cancelled(sub)
+        mark_cancelled(sub)
         sub.save(update_fields=["status", "cancelled_at", "next_billing_date", "updated_at"])
         event_record(merchant_id=sub.merchant_id, event_type="subscription.cancelled", data=subscription_data(sub))
     return sub
-
-
-def _mark_cancelled(sub: Subscription) -> None:
-    sub.status = Subscription.Status.CANCELLED
-    sub.cancelled_at = timezone.now()
-    sub.next_billing_date = None
 
 
 def subscription_billing_run(*, today: date, batch_size: int = 500):

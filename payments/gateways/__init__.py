@@ -26,7 +26,6 @@ from .base import (
     TransactionKind,
     TransactionState,
 )
-from .circuit import circuit_state
 
 __all__ = [
     "ChargeRequest",
@@ -64,6 +63,11 @@ def get_gateway() -> PaymentGateway:
         if _cached is None or _cached[0] != config:
             _cached = (config, AuthorizeNetGateway(config))
         return _cached[1]
+
+
+def circuit_state() -> str:
+    """``closed``, ``open`` or ``half_open``: the configured gateway's circuit, for /health/detailed."""
+    return get_gateway().circuit_state()
 
 
 def processor_environment() -> str:
