@@ -37,6 +37,8 @@ from .services import (
     api_key_revoke,
     api_key_update,
     merchant_keys_invalidate,
+    merchant_reactivate,
+    merchant_suspend,
 )
 
 User = get_user_model()
@@ -83,9 +85,20 @@ class MerchantAdmin(EasyPayModelAdmin):
     )
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change and {"status", *MERCHANT_LIMIT_FIELDS} & set(form.changed_data):
-            # Authentication caches a key snapshot that includes the merchant's status and limits.
+        changed = set(form.changed_data) if change else set()
+        if "status" not in changed:
+            super().save_model(request, obj, form, change)
+        else:
+            # The other fields are saved as edited; the status goes through its service.
+            wanted = obj.status
+            obj.status = Merchant.objects.values_list("status", flat=True).get(pk=obj.pk)
+            super().save_model(request, obj, form, change)
+            if wanted == Merchant.Status.SUSPENDED:
+                obj.status = merchant_suspend(merchant=obj).status
+            else:
+                obj.status = merchant_reactivate(merchant=obj).status
+        if set(MERCHANT_LIMIT_FIELDS) & changed:
+            # Authentication caches a key snapshot that includes the merchant's limits.
             merchant_keys_invalidate(obj)
 
 

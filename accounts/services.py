@@ -96,6 +96,31 @@ def merchant_keys_invalidate(merchant: Merchant) -> None:
 
 
 @transaction.atomic
+def merchant_suspend(*, merchant: Merchant) -> Merchant:
+    """Suspend the merchant: from now on its API keys, and the tokens minted from them, are refused.
+
+    Authentication caches each key with its merchant's status, so those copies are dropped now and
+    again after the commit. Suspending a suspended merchant changes nothing.
+    """
+    return _merchant_status_set(merchant, Merchant.Status.SUSPENDED)
+
+
+@transaction.atomic
+def merchant_reactivate(*, merchant: Merchant) -> Merchant:
+    """Lift a suspension: the merchant's keys that are still active work again."""
+    return _merchant_status_set(merchant, Merchant.Status.ACTIVE)
+
+
+def _merchant_status_set(merchant: Merchant, status: str) -> Merchant:
+    locked = Merchant.objects.select_for_update().get(pk=merchant.pk)
+    if locked.status != status:
+        locked.status = status
+        locked.save(update_fields=["status", "updated_at"])
+        merchant_keys_invalidate(locked)
+    return locked
+
+
+@transaction.atomic
 def merchant_limits_set(*, merchant: Merchant, **limits: int | None) -> Merchant:
     """Staff/operator: the merchant's aggregate rate limits and active-key cap (``None``: the default)."""
     unknown = set(limits) - set(MERCHANT_LIMIT_FIELDS)

@@ -54,10 +54,8 @@ def audit_payload(value: Any, *, max_bytes: int | None = None) -> Any:
 def _client_ip(request) -> str | None:
     if request is None:
         return None
-    try:
-        from accounts.ipfilter import client_ip
-    except ImportError:  # pragma: no cover - accounts always ships it
-        return request.META.get("REMOTE_ADDR") or None
+    from accounts.ipfilter import client_ip
+
     address = client_ip(request)
     return str(address) if address is not None else None
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
 
@@ -12,10 +10,6 @@ from .context import current_request_id, new_request_id
 
 def utc_timestamp() -> str:
     return timezone.now().isoformat().replace("+00:00", "Z")
-
-
-def envelope(data: Any, *, request=None) -> dict[str, Any]:
-    return {"data": data, "request_id": _request_id(request), "timestamp": utc_timestamp()}
 
 
 def _request_id(request) -> str:

@@ -10,7 +10,6 @@ together) and per currency, in minor units.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -34,7 +33,7 @@ from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.money import format_amount, parse_amount
 
 from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
-from .selectors import payment_possible_operations
+from .selectors import payment_possible_operations, payment_refundable_amount
 from .services import payment_capture, payment_void, refund_create
 
 # The payment page's buttons: (operation, action, label, dangerous). Each posts the same admin action
@@ -59,14 +58,6 @@ class PaymentEventInline(ReadOnlyTabularInline):
     fields = ("created_at", "kind", "from_status", "to_status", "request_data", "response_data")
     readonly_fields = fields
     show_change_link = False
-
-
-def _refundable(payment: Payment) -> Decimal:
-    reserved = sum(
-        (r.amount for r in payment.refunds.all() if r.status in (Refund.Status.PENDING, Refund.Status.UNKNOWN)),
-        Decimal(0),
-    )
-    return max(payment.captured_amount - payment.refunded_amount - reserved, Decimal(0))
 
 
 PAYMENT_MONEY = {
@@ -224,20 +215,20 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
     # -- actions -------------------------------------------------------------------------------
     def _rows(self, payments, *, with_amount: bool):
         rows = []
-        for p in payments:
+        for payment in payments:
             row = {
-                "pk": p.pk,
-                "label": p.external_id,
+                "pk": payment.pk,
+                "label": payment.external_id,
                 "columns": [
-                    ("Merchant", p.merchant),
-                    ("Status", status_badge(p.status)),
-                    ("Amount", money_html(p.amount, p.currency)),
-                    ("Captured", money_html(p.captured_amount, p.currency)),
-                    ("Refunded", money_html(p.refunded_amount, p.currency)),
+                    ("Merchant", payment.merchant),
+                    ("Status", status_badge(payment.status)),
+                    ("Amount", money_html(payment.amount, payment.currency)),
+                    ("Captured", money_html(payment.captured_amount, payment.currency)),
+                    ("Refunded", money_html(payment.refunded_amount, payment.currency)),
                 ],
             }
             if with_amount:
-                row["amount"] = format_amount(_refundable(p), p.currency)
+                row["amount"] = format_amount(payment_refundable_amount(payment=payment), payment.currency)
             rows.append(row)
         return rows
 
@@ -250,12 +241,14 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
 
         amounts: dict = {}
         errors: list[str] = []
-        for p in payments:
-            raw = (request.POST.get(f"amount_{p.pk}") or "").strip()
+        for payment in payments:
+            raw = (request.POST.get(f"amount_{payment.pk}") or "").strip()
             try:
-                amounts[p.pk] = parse_amount(raw, p.currency) if raw else _refundable(p)
+                amounts[payment.pk] = (
+                    parse_amount(raw, payment.currency) if raw else payment_refundable_amount(payment=payment)
+                )
             except DRFValidationError as exc:
-                errors.append(f"{p.external_id}: {' '.join(str(m) for m in exc.detail)}")
+                errors.append(f"{payment.external_id}: {' '.join(str(m) for m in exc.detail)}")
         if errors:
             return confirmation_page(
                 self, request, queryset, rows=self._rows(payments, with_amount=True), errors=errors, status=400, **page
@@ -265,15 +258,15 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
         # checks it under the payment's row lock, whoever calls it.
         reason = (request.POST.get("reason") or "").strip()[:500] or f"back office ({request.user.get_username()})"
         refused: list[str] = []
-        for p in payments:
-            amount = amounts[p.pk]
-            data = {"amount": str(amount), "currency": p.currency, "reason": reason}
+        for payment in payments:
+            amount = amounts[payment.pk]
+            data = {"amount": str(amount), "currency": payment.currency, "reason": reason}
             try:
-                refund = refund_create(payment=p, amount=amount, reason=reason, staff_user=request.user)
+                refund = refund_create(payment=payment, amount=amount, reason=reason, staff_user=request.user)
             except EasyPayError as exc:
                 audit_admin_action(
                     request,
-                    p,
+                    payment,
                     "refund",
                     data=data,
                     result={
@@ -284,16 +277,16 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
                     status_code=exc.status_code,
                 )
                 if isinstance(exc, RefundLimitExceeded):
-                    refused.append(f"{p.external_id}: {exc.message}")
+                    refused.append(f"{payment.external_id}: {exc.message}")
                 else:
-                    self.message_user(request, f"{p.external_id}: {exc.message}", messages.ERROR)
+                    self.message_user(request, f"{payment.external_id}: {exc.message}", messages.ERROR)
                 continue
             audit_admin_action(
-                request, p, "refund", data=data, result={"refund_id": str(refund.pk), "status": refund.status}
+                request, payment, "refund", data=data, result={"refund_id": str(refund.pk), "status": refund.status}
             )
             self.message_user(
                 request,
-                f"{p.external_id}: refunded {format_amount(refund.amount, p.currency)} {p.currency} "
+                f"{payment.external_id}: refunded {format_amount(refund.amount, payment.currency)} {payment.currency} "
                 f"(refund {refund.pk}, {refund.status}).",
                 messages.SUCCESS,
             )
@@ -310,17 +303,21 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
             return confirmation_page(
                 self, request, queryset, action=action, title=title, rows=self._rows(payments, with_amount=False)
             )
-        for p in payments:
+        for payment in payments:
             try:
-                updated = service(payment=p)
+                updated = service(payment=payment)
             except EasyPayError as exc:
                 audit_admin_action(
-                    request, p, verb, result={"error": exc.code, "message": exc.message}, status_code=exc.status_code
+                    request,
+                    payment,
+                    verb,
+                    result={"error": exc.code, "message": exc.message},
+                    status_code=exc.status_code,
                 )
-                self.message_user(request, f"{p.external_id}: {exc.message}", messages.ERROR)
+                self.message_user(request, f"{payment.external_id}: {exc.message}", messages.ERROR)
                 continue
-            audit_admin_action(request, p, verb, result={"status": updated.status})
-            self.message_user(request, f"{p.external_id}: {updated.status}.", messages.SUCCESS)
+            audit_admin_action(request, payment, verb, result={"status": updated.status})
+            self.message_user(request, f"{payment.external_id}: {updated.status}.", messages.SUCCESS)
         return None
 
     @admin.action(description="Capture selected authorized payments", permissions=["capture"])

@@ -27,22 +27,13 @@ from django.conf import settings
 
 from payments import services
 from payments.gateways import GatewayError, get_gateway
-from payments.gateways.base import TransactionDetails
+from payments.gateways.base import TransactionDetails, TransactionState
 from payments.models import Payment, PaymentStatus, Refund
 
 logger = logging.getLogger("easypay.payments")
 
-S = PaymentStatus
-CHARGE_TYPES = frozenset({"authCaptureTransaction", "authOnlyTransaction", "priorAuthCaptureTransaction"})
-REFUND_TYPE = "refundTransaction"
-VOID_TYPE = "voidTransaction"
-# Refund statuses that moved money back to the card (a voided or declined refund did not).
-REFUND_MONEY_STATUSES = frozenset({"refundPendingSettlement", "refundSettledSuccessfully"})
-# Statuses a summary (which carries no transactionType) can only have as a refund.
-REFUND_ONLY_STATUSES = REFUND_MONEY_STATUSES
-SETTLED_STATUSES = services.SETTLED_STATUSES
 # Payment statuses that agree with a processor status mapped to CAPTURED.
-COMPATIBLE = {S.CAPTURED: set(services.MONEY_STATUSES)}
+COMPATIBLE = {PaymentStatus.CAPTURED: set(services.MONEY_STATUSES)}
 DEFAULT_WINDOW_DAYS = 2
 
 
@@ -136,8 +127,8 @@ def _processor_listing(start: datetime, end: datetime) -> list[TransactionDetail
     for trans_id, summary in summaries.items():
         if summary.submitted_at is not None and summary.submitted_at < start:
             continue
-        if not _in_window(summary, start, end) and summary.status not in REFUND_ONLY_STATUSES:
-            continue  # after the window only refunds matter (a summary carries no type: its status tells)
+        if not _in_window(summary, start, end) and summary.state is not TransactionState.REFUNDED:
+            continue  # after the window only refunds matter (a summary carries no kind: its state tells)
         details = gateway.transaction_details(transaction_id=trans_id)
         if details is not None:
             listing.append(details)
@@ -145,13 +136,9 @@ def _processor_listing(start: datetime, end: datetime) -> list[TransactionDetail
 
 
 def _kind(details: TransactionDetails) -> str:
-    if details.transaction_type in CHARGE_TYPES:
-        return "charge"
-    if details.transaction_type == REFUND_TYPE:
-        return "refund"
-    if details.transaction_type == VOID_TYPE:
-        return "void"
-    return "charge" if details.transaction_type is None and details.status not in REFUND_ONLY_STATUSES else "other"
+    if details.kind is None:  # a summary: only a refund has a refund's state
+        return "charge" if details.state is not TransactionState.REFUNDED else "other"
+    return details.kind.value
 
 
 def _payment_ref(payment: Payment) -> dict[str, Any]:
@@ -165,14 +152,14 @@ def _payment_ref(payment: Payment) -> dict[str, Any]:
 
 
 def _status_agrees(payment: Payment, details: TransactionDetails) -> bool:
-    target = services.PROCESSOR_STATUS.get(details.status)
+    target = services.STATUS_FOR_STATE.get(details.state)
     if target is None:
         return True  # a processor status we do not map: nothing to compare against
     return payment.status in COMPATIBLE.get(target, {target})
 
 
 def _needs_settlement(payment: Payment, details: TransactionDetails) -> bool:
-    settled = details.status in SETTLED_STATUSES
+    settled = details.settled and details.state is TransactionState.CAPTURED
     return settled and payment.status in services.MONEY_STATUSES and payment.settled_at is None
 
 
@@ -215,10 +202,10 @@ def _check_charge(payment: Payment, details: TransactionDetails, report: LedgerR
 
 
 def _check_amount(payment: Payment, details: TransactionDetails, base: dict, report: LedgerReport) -> None:
-    target = services.PROCESSOR_STATUS.get(details.status)
-    if target == S.CAPTURED and payment.status in services.MONEY_STATUSES:
+    target = services.STATUS_FOR_STATE.get(details.state)
+    if target == PaymentStatus.CAPTURED and payment.status in services.MONEY_STATUSES:
         theirs, ours, field_name = details.settle_amount, payment.captured_amount, "captured_amount"
-    elif target == S.AUTHORIZED and payment.status == S.AUTHORIZED:
+    elif target == PaymentStatus.AUTHORIZED and payment.status == PaymentStatus.AUTHORIZED:
         theirs, ours, field_name = details.auth_amount, payment.authorized_amount, "authorized_amount"
     else:
         return
@@ -275,18 +262,18 @@ def ledger_reconcile(*, day: date | None, fix: bool = True) -> LedgerReport:
                 charges.append(details)
         elif kind == "refund":
             report.refunds += 1
-            if details.status in REFUND_MONEY_STATUSES and details.ref_transaction_id:
+            if details.state is TransactionState.REFUNDED and details.ref_transaction_id:
                 refunds_by_charge.setdefault(details.ref_transaction_id, []).append(details)
-        if kind == "void" or details.status == "voided":
+        if kind == "void" or details.state is TransactionState.VOIDED:
             report.voids += 1
     report.charges = len(charges)
 
     by_trans_id = {
-        p.processor_transaction_id: p
-        for p in Payment.objects.filter(processor_transaction_id__in=[c.transaction_id for c in charges])
+        payment.processor_transaction_id: payment
+        for payment in Payment.objects.filter(processor_transaction_id__in=[c.transaction_id for c in charges])
     }
     references = [c.invoice_number for c in charges if c.invoice_number and c.transaction_id not in by_trans_id]
-    by_reference = {p.reference: p for p in Payment.objects.filter(reference__in=references)}
+    by_reference = {payment.reference: payment for payment in Payment.objects.filter(reference__in=references)}
 
     seen: dict[str, TransactionDetails] = {}  # payment id -> its charge
     for details in charges:

@@ -47,13 +47,17 @@ from payments.gateways import (
     GatewayUnavailable,
     InvalidPaymentSource,
     Outcome,
+    Refusal,
     TransactionDetails,
+    TransactionKind,
+    TransactionState,
     get_gateway,
     processor_environment,
 )
 from payments.gateways.tokens import TEST_TOKENS, is_test_token, looks_like_test_token
 from payments.idempotency import idempotency_complete_with_outcome
 from payments.models import Payment, PaymentEvent, PaymentStatus, PendingOperation, Refund
+from payments.selectors import payment_refundable_amount
 from webhooks.services import event_record
 
 logger = logging.getLogger("easypay.payments")
@@ -81,25 +85,16 @@ REFRESH_TRANSITIONS: dict[str, set[str]] = {
     S.AUTHORIZED: {S.CAPTURED, S.VOIDED},
     S.CAPTURED: {S.VOIDED},
 }
-# Authorize.Net transactionStatus -> our status.
-PROCESSOR_STATUS = {
-    "authorizedPendingCapture": S.AUTHORIZED,
-    "capturedPendingSettlement": S.CAPTURED,
-    "settledSuccessfully": S.CAPTURED,
-    "voided": S.VOIDED,
-    "expired": S.VOIDED,
-    "declined": S.DECLINED,
-    "FDSPendingReview": S.HELD,
-    "FDSAuthorizedPendingReview": S.HELD,
-    "underReview": S.HELD,
-    "generalError": S.FAILED,
-    "communicationError": S.FAILED,
-    "failedReview": S.DECLINED,
+# The processor's view of a transaction -> our status (a refund or an unhandled state maps to none).
+STATUS_FOR_STATE = {
+    TransactionState.AUTHORIZED: S.AUTHORIZED,
+    TransactionState.CAPTURED: S.CAPTURED,
+    TransactionState.VOIDED: S.VOIDED,
+    TransactionState.EXPIRED: S.VOIDED,
+    TransactionState.DECLINED: S.DECLINED,
+    TransactionState.HELD: S.HELD,
+    TransactionState.FAILED: S.FAILED,
 }
-SETTLED_STATUSES = {"settledSuccessfully"}
-REFUND_TRANSACTION_TYPES = {"refundTransaction", "voidTransaction"}
-REASON_NOT_SETTLED = "54"
-REASON_TRANSACTION_NOT_FOUND = "16"
 UPDATABLE_FIELDS = ("description", "metadata", "customer_email", "customer_name")
 MONEY_STATUSES = (S.CAPTURED, S.PARTIALLY_REFUNDED, S.REFUNDED)
 
@@ -690,7 +685,7 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
             raise InvalidState(f"Only a captured payment can be refunded; this one is {p.status}.")
         if p.pending_operation:
             raise InvalidState(f"A {p.pending_operation} of this payment is in progress.")
-        available = p.captured_amount - p.refunded_amount - _reserved_refunds(p)
+        available = payment_refundable_amount(payment=p)
         if available <= 0:
             raise InvalidState("Nothing is left to refund on this payment (other refunds are in progress or done).")
         amount = available if amount is None else amount
@@ -730,7 +725,7 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
         return refund
     if result.outcome is Outcome.UNKNOWN:
         raise ProcessorError("No reply from the processor; the refund will be reconciled.", data=_serialize(p))
-    if result.reason_code in (REASON_NOT_SETTLED, REASON_TRANSACTION_NOT_FOUND) and _unknown_at_processor(p):
+    if result.refusal in (Refusal.NOT_SETTLED, Refusal.TRANSACTION_NOT_FOUND) and _unknown_at_processor(p):
         raise ProcessorError(
             f"The processor has no record of this payment's transaction ({p.processor_transaction_id}); "
             "nothing was refunded. EasyPay and the processor disagree about this payment: check the "
@@ -741,7 +736,7 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
             },
             data=_serialize(p),
         )
-    if result.reason_code == REASON_NOT_SETTLED:
+    if result.refusal is Refusal.NOT_SETTLED:
         raise InvalidState("This payment has not settled yet and cannot be refunded; cancel it instead.")
     raise ProcessorError(f"The processor refused the refund: {result.message or result.error_code}", data=_serialize(p))
 
@@ -803,14 +798,14 @@ def _apply_refund(p: Payment, refund: Refund, statuses: list[str]) -> None:
 def refund_reconcile(*, refund: Refund) -> Refund:
     """Settle a refund whose reply was lost: find it at the processor by its reference."""
     found = get_gateway().find_transactions(reference=refund.reference, since=refund.created_at - timedelta(days=1))
-    match = next((d for d in found if d.transaction_type == "refundTransaction" or d.transaction_type is None), None)
+    match = next((d for d in found if d.kind in (TransactionKind.REFUND, None)), None)
     if match is None:
         if timezone.now() - refund.created_at < timedelta(seconds=reconcile_grace_seconds()):
             return refund
         result = GatewayResult(outcome=Outcome.ERROR, message="Not found at the processor.")
     else:
         outcome = (
-            Outcome.APPROVED if match.response_code in (None, "1") and match.status != "declined" else Outcome.DECLINED
+            Outcome.APPROVED if match.approved and match.state is not TransactionState.DECLINED else Outcome.DECLINED
         )
         result = GatewayResult(
             outcome=outcome,
@@ -847,12 +842,12 @@ def payment_update(*, payment: Payment, **fields: Any) -> Payment:
 
 
 def _pick_charge(found: list[TransactionDetails]) -> TransactionDetails | None:
-    charges = [d for d in found if d.transaction_type not in REFUND_TRANSACTION_TYPES]
+    charges = [d for d in found if d.kind not in (TransactionKind.REFUND, TransactionKind.VOID)]
     if not charges:
         return None
     # Prefer one the processor accepted, should a retry ever have produced two.
     for details in charges:
-        if PROCESSOR_STATUS.get(details.status) in (S.CAPTURED, S.AUTHORIZED, S.HELD):
+        if STATUS_FOR_STATE.get(details.state) in (S.CAPTURED, S.AUTHORIZED, S.HELD):
             return details
     return charges[0]
 
@@ -916,7 +911,7 @@ def _refresh(payment: Payment, *, release_operation: bool) -> Payment:
 
 
 def _apply_details(p: Payment, details: TransactionDetails, statuses: list[str]) -> None:
-    target = PROCESSOR_STATUS.get(details.status)
+    target = STATUS_FOR_STATE.get(details.state)
     if not p.processor_transaction_id and details.transaction_id:
         p.processor_transaction_id = details.transaction_id[:255]
     if details.card_last_four and not p.card_last_four:
@@ -943,7 +938,7 @@ def _apply_details(p: Payment, details: TransactionDetails, statuses: list[str])
         _transition(p, target, kind="status_change", statuses=statuses)
     else:
         p.save()
-    settled = details.status in SETTLED_STATUSES or details.settled_at is not None
+    settled = details.settled or details.settled_at is not None
     if settled and p.settled_at is None and p.status in MONEY_STATUSES:
         p.settled_at = details.settled_at or timezone.now()
         p.save()

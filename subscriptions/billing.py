@@ -35,22 +35,26 @@ from django.db.models import Max
 from django.utils import timezone
 
 from core.exceptions import EasyPayError, ServiceUnavailable
+from payments.models import PaymentStatus
 from webhooks.services import event_record
 
 from . import cycles
 from .api.serializers import subscription_data
 from .metrics import BILLING_TOTAL
 from .models import BillingAttempt, Subscription
-from .services import _mark_cancelled
+from .states import mark_cancelled
 
 logger = logging.getLogger("easypay.subscriptions.billing")
 
 BILLABLE = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 
 # Payment statuses after payment_create, grouped by what they mean for the period.
-_PAID = frozenset({"captured", "authorized", "partially_refunded", "refunded", "settled"})
-_DECLINED = frozenset({"declined"})
-_FAILED = frozenset({"failed", "voided"})  # processor error: nothing charged, not the customer's fault
+_PAID = frozenset(
+    {PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED, PaymentStatus.PARTIALLY_REFUNDED, PaymentStatus.REFUNDED}
+)
+_DECLINED = frozenset({PaymentStatus.DECLINED})
+# processor error: nothing charged, not the customer's fault
+_FAILED = frozenset({PaymentStatus.FAILED, PaymentStatus.VOIDED})
 # anything else ("pending", "held"): the outcome is not known yet; the reconciler settles it.
 
 
@@ -191,11 +195,11 @@ def _release_claims(attempt_ids, *, reason: str, report: BillingReport) -> None:
     if not attempt_ids:
         return
     now = timezone.now()
-    n = BillingAttempt.objects.filter(pk__in=attempt_ids, status=BillingAttempt.Status.PENDING).update(
+    released = BillingAttempt.objects.filter(pk__in=attempt_ids, status=BillingAttempt.Status.PENDING).update(
         status=BillingAttempt.Status.FAILED, failure_reason=reason, completed_at=now
     )
-    report.errors += n
-    BILLING_TOTAL.labels(result=reason).inc(n)
+    report.errors += released
+    BILLING_TOTAL.labels(result=reason).inc(released)
 
 
 # --- 2. charge ----------------------------------------------------------------------------------
@@ -351,7 +355,7 @@ def _record_outcome(*, attempt_id, subscription_id, payment, today: date, report
             sub.failure_count += 1
             retry_days = list(settings.SUBSCRIPTION_RETRY_DAYS)
             if hard or sub.failure_count > len(retry_days):
-                _mark_cancelled(sub)
+                mark_cancelled(sub)
                 sub.save()
                 _event(sub, "subscription.payment_failed")
                 _event(sub, "subscription.cancelled")

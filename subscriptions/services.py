@@ -21,9 +21,7 @@ from webhooks.services import event_record
 from . import cycles
 from .api.serializers import subscription_data
 from .models import Subscription
-
-# Authorize.Net errors that mean "this nonce / card cannot be saved": the caller's input, so a 400.
-_BAD_TOKEN_ERRORS = frozenset({"E00003", "E00013", "E00014", "E00114", "E00115"})
+from .states import mark_cancelled
 
 
 def utc_today() -> date:
@@ -63,7 +61,7 @@ def payment_method_build(*, card_token: str, is_test: bool, customer_id: str, cu
 
 def _customer_profile_create(*, card_token: str, customer_id: str, customer_email: str) -> dict:
     from payments.gateways import get_gateway
-    from payments.gateways.base import GatewayUnavailable, InvalidPaymentSource, Outcome
+    from payments.gateways.base import GatewayUnavailable, InvalidPaymentSource, Outcome, Refusal
 
     try:
         result = get_gateway().customer_profile_create(
@@ -83,7 +81,7 @@ def _customer_profile_create(*, card_token: str, customer_id: str, customer_emai
         }
     if result.outcome is Outcome.DECLINED:
         raise CardDeclined("The card was declined when it was saved for recurring billing.")
-    if result.error_code in _BAD_TOKEN_ERRORS:
+    if result.refusal is Refusal.INVALID_PAYMENT_SOURCE:  # the caller's input, so a 400
         raise ValidationFailed(details={"card_token": [result.message or "The card token is invalid or expired."]})
     raise ProcessorError("The payment processor could not save the card.", details={"processor": result.message})
 
@@ -228,16 +226,10 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
         sub = _locked(subscription.pk)
         if sub.status == Subscription.Status.CANCELLED:
             raise InvalidState("This subscription is already cancelled.")
-        _mark_cancelled(sub)
+        mark_cancelled(sub)
         sub.save(update_fields=["status", "cancelled_at", "next_billing_date", "updated_at"])
         event_record(merchant_id=sub.merchant_id, event_type="subscription.cancelled", data=subscription_data(sub))
     return sub
-
-
-def _mark_cancelled(sub: Subscription) -> None:
-    sub.status = Subscription.Status.CANCELLED
-    sub.cancelled_at = timezone.now()
-    sub.next_billing_date = None
 
 
 def subscription_billing_run(*, today: date, batch_size: int = 500):

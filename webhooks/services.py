@@ -680,16 +680,14 @@ def _find_payment(payload: dict):
     """Our payment a transaction notification concerns: by transaction id (payment or refund), by
     invoice number / reference, or, for a transaction we never saw (a refund made elsewhere), by
     asking the processor which transaction it refers to. Gateway errors propagate (retried)."""
+    from payments.gateways.authorize_net_notifications import transaction_notice
     from payments.models import Payment, Refund
 
-    inner = payload.get("payload") if isinstance(payload.get("payload"), dict) else {}
-    entity = inner.get("entityName") or "transaction"
-    if entity != "transaction":
-        raise _Ignore(f"entity {entity!r} is not handled")
-    transaction_id = str(inner.get("id") or "").strip()
-    references = [
-        str(v).strip() for v in (inner.get("invoiceNumber"), inner.get("merchantReferenceId")) if v not in (None, "")
-    ]
+    notice = transaction_notice(payload)
+    if not notice.about_transaction:
+        raise _Ignore(f"entity {notice.subject!r} is not handled")
+    transaction_id = notice.transaction_id
+    references = notice.references
 
     def by_txn(txn_id: str):
         if not txn_id or txn_id == "0":

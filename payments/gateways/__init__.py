@@ -20,10 +20,12 @@ from .base import (
     Outcome,
     PaymentGateway,
     ProfileResult,
+    Refusal,
     SettledBatch,
     TransactionDetails,
+    TransactionKind,
+    TransactionState,
 )
-from .circuit import circuit_state
 
 __all__ = [
     "ChargeRequest",
@@ -36,8 +38,11 @@ __all__ = [
     "Outcome",
     "PaymentGateway",
     "ProfileResult",
+    "Refusal",
     "SettledBatch",
     "TransactionDetails",
+    "TransactionKind",
+    "TransactionState",
     "circuit_state",
     "get_gateway",
     "processor_environment",
@@ -58,6 +63,11 @@ def get_gateway() -> PaymentGateway:
         if _cached is None or _cached[0] != config:
             _cached = (config, AuthorizeNetGateway(config))
         return _cached[1]
+
+
+def circuit_state() -> str:
+    """``closed``, ``open`` or ``half_open``: the configured gateway's circuit, for /health/detailed."""
+    return get_gateway().circuit_state()
 
 
 def processor_environment() -> str:

@@ -79,8 +79,11 @@ from .base import (
     InvalidPaymentSource,
     Outcome,
     ProfileResult,
+    Refusal,
     SettledBatch,
     TransactionDetails,
+    TransactionKind,
+    TransactionState,
 )
 from .circuit import CircuitBreaker
 from .tokens import TestCard, is_test_token, looks_like_test_token, resolve_test_token
@@ -95,6 +98,36 @@ CONFIGURATION_CODES = frozenset({"E00007", "E00008"})  # bad credentials, inacti
 DECLINED_MESSAGE_CODES = frozenset({"E00114", "E00115"})  # invalid / expired Accept.js nonce
 NOT_FOUND = "E00040"
 NO_RECORDS = "I00004"
+# transactionStatus -> EasyPay's state of the transaction; any other status is OTHER.
+TRANSACTION_STATES = {
+    "authorizedPendingCapture": TransactionState.AUTHORIZED,
+    "capturedPendingSettlement": TransactionState.CAPTURED,
+    "settledSuccessfully": TransactionState.CAPTURED,
+    "voided": TransactionState.VOIDED,
+    "expired": TransactionState.EXPIRED,
+    "declined": TransactionState.DECLINED,
+    "FDSPendingReview": TransactionState.HELD,
+    "FDSAuthorizedPendingReview": TransactionState.HELD,
+    "underReview": TransactionState.HELD,
+    "generalError": TransactionState.FAILED,
+    "communicationError": TransactionState.FAILED,
+    "failedReview": TransactionState.DECLINED,
+    "refundPendingSettlement": TransactionState.REFUNDED,
+    "refundSettledSuccessfully": TransactionState.REFUNDED,
+}
+SETTLED_STATUSES = frozenset({"settledSuccessfully", "refundSettledSuccessfully"})
+TRANSACTION_KINDS = {
+    "authCaptureTransaction": TransactionKind.CHARGE,
+    "authOnlyTransaction": TransactionKind.CHARGE,
+    "priorAuthCaptureTransaction": TransactionKind.CHARGE,
+    "refundTransaction": TransactionKind.REFUND,
+    "voidTransaction": TransactionKind.VOID,
+}
+# Reason codes of a refused transaction that the caller acts on: 54 "the referenced transaction
+# does not meet the criteria for issuing a credit" (not settled yet), 16 "cannot be found".
+REFUSAL_REASONS = {"54": Refusal.NOT_SETTLED, "16": Refusal.TRANSACTION_NOT_FOUND}
+# Errors that mean "this nonce / card cannot be saved": the caller's input, not the processor's fault.
+INVALID_SOURCE_CODES = frozenset({"E00003", "E00013", "E00014", "E00114", "E00115"})
 _BRANDS = {
     "visa": "visa",
     "mastercard": "mastercard",
@@ -427,10 +460,23 @@ def outcome_for(response_code: str | None, reason_code: str | None) -> Outcome:
     return Outcome.UNKNOWN
 
 
+def _status_fields(status: str, transaction_type: str | None, response_code: str | None) -> dict[str, Any]:
+    """The normalised fields of :class:`TransactionDetails` for the processor's own words."""
+    return {
+        "status": status,
+        "state": TRANSACTION_STATES.get(status, TransactionState.OTHER),
+        "kind": None if transaction_type is None else TRANSACTION_KINDS.get(transaction_type, TransactionKind.OTHER),
+        "settled": status in SETTLED_STATUSES,
+        "approved": response_code in (None, "1"),
+        "transaction_type": transaction_type,
+        "response_code": response_code,
+    }
+
+
 def _summary_details(summary: Node) -> TransactionDetails:
     return TransactionDetails(
         transaction_id=_text(summary, "transId") or "",
-        status=_text(summary, "transactionStatus") or "",
+        **_status_fields(_text(summary, "transactionStatus") or "", None, None),
         settle_amount=_money(summary, "settleAmount"),
         submitted_at=_utc(summary, "submitTimeUTC"),
         invoice_number=_text(summary, "invoiceNumber"),
@@ -443,8 +489,7 @@ def _full_details(tx: Node) -> TransactionDetails:
     card = _find(tx, "payment/creditCard")
     return TransactionDetails(
         transaction_id=_text(tx, "transId") or "",
-        status=_text(tx, "transactionStatus") or "",
-        response_code=_text(tx, "responseCode"),
+        **_status_fields(_text(tx, "transactionStatus") or "", _text(tx, "transactionType"), _text(tx, "responseCode")),
         reason_code=_text(tx, "responseReasonCode"),
         auth_amount=_money(tx, "authAmount"),
         settle_amount=_money(tx, "settleAmount"),
@@ -454,7 +499,6 @@ def _full_details(tx: Node) -> TransactionDetails:
         card_last_four=_last_four(_text(card, "cardNumber")),
         card_brand=_brand(_text(card, "cardType")),
         ref_transaction_id=_text(tx, "refTransId"),
-        transaction_type=_text(tx, "transactionType"),
         batch_id=_text(tx, "batch/batchId"),
         auth_code=_text(tx, "authCode"),
         reason_text=_text(tx, "responseReasonDescription"),
@@ -678,7 +722,13 @@ class AuthorizeNetGateway:
         if result_code != "Ok" or not (profile_id and payment_profile_id):
             outcome = self._profile_failure_outcome(response, code)
             logger.info("authorize.net profile create: outcome=%s error_code=%s", outcome, code)
-            return ProfileResult(outcome=outcome, customer_profile_id=profile_id, message=text, error_code=code)
+            return ProfileResult(
+                outcome=outcome,
+                customer_profile_id=profile_id,
+                message=text,
+                error_code=code,
+                refusal=Refusal.INVALID_PAYMENT_SOURCE if code in INVALID_SOURCE_CODES else None,
+            )
         last_four, brand = (
             (card.last_four, card.brand) if card is not None else self._stored_card(profile_id, payment_profile_id)
         )
@@ -822,6 +872,7 @@ class AuthorizeNetGateway:
             card_last_four=_last_four(_text(tr, "accountNumber")) or (card.last_four if card else None),
             card_brand=_brand(_text(tr, "accountType")) or (card.brand if card else None),
             ref_transaction_id=None if ref_transaction_id in (None, "0") else ref_transaction_id,
+            refusal=REFUSAL_REASONS.get(reason_code or "") if response_code != "1" else None,
         )
 
     def _read(self, document: bytes, element_name: str) -> Node | None:

@@ -54,6 +54,35 @@ class Outcome(StrEnum):
     UNKNOWN = "unknown"  # the request may have reached the processor; outcome not known
 
 
+class TransactionState(StrEnum):
+    """Where a processor transaction stands, in EasyPay's words; the adapter maps the processor's own."""
+
+    AUTHORIZED = "authorized"  # approved, waiting for a capture
+    CAPTURED = "captured"  # captured: waiting for settlement or settled
+    VOIDED = "voided"  # voided before settlement
+    EXPIRED = "expired"  # an authorization never captured in time: released like a void
+    DECLINED = "declined"
+    HELD = "held"  # held for review by the processor's fraud filters
+    FAILED = "failed"  # the processor's own error; nothing charged
+    REFUNDED = "refunded"  # a refund that moved money back to the card (settled or not)
+    OTHER = "other"  # a state EasyPay does not act on (settlement error, chargeback, ...)
+
+
+class TransactionKind(StrEnum):
+    CHARGE = "charge"  # an authorization, a sale or the capture of an authorization
+    REFUND = "refund"
+    VOID = "void"
+    OTHER = "other"
+
+
+class Refusal(StrEnum):
+    """Why the processor refused a request, where the caller acts on the reason."""
+
+    NOT_SETTLED = "not_settled"  # a refund of a charge that has not settled yet (void it instead)
+    TRANSACTION_NOT_FOUND = "transaction_not_found"  # the referenced transaction is unknown to the processor
+    INVALID_PAYMENT_SOURCE = "invalid_payment_source"  # the card token or nonce cannot be used or saved
+
+
 class GatewayError(Exception):
     """Base class of the processor boundary's errors."""
 
@@ -118,6 +147,7 @@ class GatewayResult:
     card_last_four: str | None = None
     card_brand: str | None = None  # visa, mastercard, amex, discover, jcb, diners
     ref_transaction_id: str | None = None
+    refusal: Refusal | None = None  # set when the processor's refusal has a reason the caller acts on
 
     @property
     def approved(self) -> bool:
@@ -127,7 +157,13 @@ class GatewayResult:
 @dataclass(frozen=True)
 class TransactionDetails:
     transaction_id: str
-    status: str  # Authorize.Net transactionStatus, e.g. capturedPendingSettlement
+    # The processor's own status text, for logs and reports only: decide on ``state``, ``kind``,
+    # ``settled`` and ``approved``, which the adapter derives from it.
+    status: str
+    state: TransactionState = TransactionState.OTHER
+    kind: TransactionKind | None = None  # None when the reply does not say (list summaries)
+    settled: bool = False  # in a batch that settled successfully
+    approved: bool = True  # False when the processor's response code is not an approval
     response_code: str | None = None
     reason_code: str | None = None
     auth_amount: Decimal | None = None
@@ -138,10 +174,20 @@ class TransactionDetails:
     card_last_four: str | None = None
     card_brand: str | None = None
     ref_transaction_id: str | None = None
-    transaction_type: str | None = None  # authOnlyTransaction, authCaptureTransaction, refundTransaction ...
+    transaction_type: str | None = None  # the processor's own name of the kind, for logs and reports
     batch_id: str | None = None
     auth_code: str | None = None
     reason_text: str | None = None
+
+
+@dataclass(frozen=True)
+class TransactionNotice:
+    """What a processor's notification (inbound webhook) says about which transaction it concerns."""
+
+    about_transaction: bool  # False: the notification is about something else (a customer profile ...)
+    subject: object  # what it is about, in the processor's words, for logs
+    transaction_id: str = ""  # "" when it names none
+    references: tuple[str, ...] = ()  # our references it carries (invoice number, merchant reference)
 
 
 @dataclass(frozen=True)
@@ -160,6 +206,7 @@ class ProfileResult:
     card_brand: str | None = None
     message: str = ""
     error_code: str | None = None
+    refusal: Refusal | None = None
 
 
 @runtime_checkable

@@ -90,10 +90,3 @@ class CircuitBreaker:
 
     def reset(self) -> None:
         self.record_success()
-
-
-def circuit_state() -> str:
-    """``closed``, ``open`` or ``half_open``: the configured gateway's circuit, for /health/detailed."""
-    from . import get_gateway
-
-    return get_gateway().circuit_state()

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from accounts.ipfilter import client_ip
 from accounts.principal import MerchantPrincipal
 from core.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
 from core.replicas import replica_queryset
@@ -38,14 +39,8 @@ UUID_RE = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9
 
 
 def _source_ip(request) -> str | None:
-    try:
-        from accounts.ipfilter import client_ip  # honours TRUSTED_PROXIES
-    except ImportError:  # pragma: no cover - the accounts helper provides it
-        client_ip = None
-    if client_ip is not None:
-        address = client_ip(request)
-        return str(address) if address else None
-    return request.META.get("REMOTE_ADDR") or None
+    address = client_ip(request)  # honours TRUSTED_PROXIES
+    return str(address) if address else None
 
 
 # --- Outbound: endpoints --------------------------------------------------------------------------
