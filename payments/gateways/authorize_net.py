@@ -278,25 +278,6 @@ def _nothing_sent(exc: requests.RequestException) -> bool:
     return any(isinstance(e, NewConnectionError | ConnectTimeoutError) for e in _exception_chain(exc))
 
 
-def _element_type(binding: Any, name: str) -> Any:
-    expanded = pyxb.namespace.ExpandedName(api.Namespace, name)
-    return binding._ElementMap[expanded].elementBinding().typeDefinition()
-
-
-# Authorize.Net issues 16-character transaction keys and the XSD caps the field there (and the login
-# at 25), but the emulator's default key is longer. pyxb would refuse to build any request with it,
-# so the credentials skip the length facet: a wrong key comes back as E00007 like any bad credential.
-_LOGIN_TYPE = _element_type(api.merchantAuthenticationType, "name")
-_KEY_TYPE = _element_type(api.merchantAuthenticationType, "transactionKey")
-
-
-def _merchant_authentication(api_login_id: str, transaction_key: str) -> Any:
-    auth = api.merchantAuthenticationType()
-    auth.name = _LOGIN_TYPE(api_login_id, _validate_constraints=False)
-    auth.transactionKey = _KEY_TYPE(transaction_key, _validate_constraints=False)
-    return auth
-
-
 # Generating XML, pyxb re-validates every complex node against the XSD's content model (an
 # automaton run per node) to put its children in order: about two thirds of the ~2 ms it took to
 # serialise a charge. Without that pass the children come in the order of the binding's element
@@ -897,7 +878,9 @@ class AuthorizeNetGateway:
 
     def _sdk_document(self, request: Any, element_name: str) -> bytes:
         """A request built with the SDK's bindings (those not on the payment path), with our credentials."""
-        request.merchantAuthentication = _merchant_authentication(self.config.api_login_id, self.config.transaction_key)
+        request.merchantAuthentication = anet_sdk.merchant_authentication(
+            self.config.api_login_id, self.config.transaction_key
+        )
         request.clientId = sdk_constants.clientId
         return _serialize(request, element_name)
 

@@ -574,7 +574,7 @@ def _raw_reply(anet_sandbox, request, element_name: str) -> bytes:
 
     from payments.gateways import authorize_net as anet
 
-    request.merchantAuthentication = anet._merchant_authentication(
+    request.merchantAuthentication = anet.anet_sdk.merchant_authentication(
         settings.AUTHORIZE_NET_API_LOGIN_ID, settings.AUTHORIZE_NET_TRANSACTION_KEY
     )
     request.clientId = sdk_constants.clientId
