@@ -81,3 +81,21 @@ def test_compose_has_the_cluster_shape():
     assert upstream["targets"] == [{"target": "web:8000"}]
     assert upstream["healthchecks"]["active"]["http_path"] == "/health/ready"
     assert upstream["healthchecks"]["active"]["unhealthy"]["http_failures"] >= 1
+
+
+def _compose_spec_errors(document: dict) -> list[str]:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "tests" / "data" / "compose-spec.json").read_text())
+    validator = jsonschema.Draft201909Validator(schema)
+    return sorted(f"{'/'.join(map(str, error.path))}: {error.message}" for error in validator.iter_errors(document))
+
+
+def test_compose_file_is_valid_against_the_compose_specification():
+    document = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    assert _compose_spec_errors(document) == []
+    # The validator does catch a broken file (so an empty list above means something).
+    broken = {**document, "services": {**document["services"], "web": {"image": 1, "ports": "8000"}}}
+    assert len(_compose_spec_errors(broken)) >= 2
