@@ -165,3 +165,41 @@ def test_run_schedule_once_beats_the_heartbeat(recorded):
     call_command("run_schedule", "--once", stdout=__import__("io").StringIO())
     assert Heartbeat.objects.filter(name="scheduler").exists()
     assert recorded  # and ran the schedule
+
+
+@shared_task(name="core.tests.told_to_stop_mid_task")
+def told_to_stop_mid_task():
+    """A task that is running when the stop signal lands, and that (like many tasks) handles its own
+    errors with ``except Exception``."""
+    import os
+    import signal as signals
+
+    CALLS.append("task")
+    try:
+        os.kill(os.getpid(), signals.SIGTERM)
+        if len(CALLS) > 3:  # the old handler's exception was swallowed here and the loop went on
+            raise AssertionError("run_schedule kept running after SIGTERM")
+    except Exception:  # the point of the test
+        CALLS.append("swallowed")
+
+
+@pytest.mark.django_db
+def test_a_stop_signal_that_lands_inside_a_task_still_ends_the_loop(settings):
+    """`make run`'s Ctrl-C hung when SIGTERM reached run_schedule inside a task: the exception raised by
+    the signal handler was caught by the task's ``except Exception`` and the scheduler never stopped."""
+    import signal as signals
+
+    from core.management.commands.run_schedule import Command
+
+    CALLS.clear()
+    settings.CELERY_BEAT_SCHEDULE = {
+        "test.stop": {"task": "core.tests.told_to_stop_mid_task", "schedule": timedelta(seconds=0.01)},
+        "test.after": {"task": "core.tests.record_call", "schedule": timedelta(seconds=0.01), "args": ("after",)},
+    }
+    previous = signals.getsignal(signals.SIGTERM), signals.getsignal(signals.SIGINT)
+    try:
+        Command().handle(interval=0.05, once=False)
+    finally:
+        signals.signal(signals.SIGTERM, previous[0])
+        signals.signal(signals.SIGINT, previous[1])
+    assert CALLS == ["task"]  # stopped after the running task, started nothing more

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
 from datetime import datetime, timedelta
 
@@ -33,11 +34,16 @@ def as_schedule(value) -> BaseSchedule:
     return maybe_schedule(value, app=app)
 
 
-def run_due(last_run: dict[str, datetime], *, now: datetime | None = None) -> list[str]:
-    """Run every entry that is due (an entry never run before is due at once); return their names."""
+def run_due(
+    last_run: dict[str, datetime], *, now: datetime | None = None, stopping: threading.Event | None = None
+) -> list[str]:
+    """Run every entry that is due (an entry never run before is due at once); return their names.
+    Once ``stopping`` is set, no further entry is started."""
     now = now or timezone.now()
     ran = []
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        if stopping is not None and stopping.is_set():
+            break
         sched = as_schedule(entry["schedule"])
         previous = last_run.get(name)
         if previous is not None and not sched.is_due(previous).is_due:
@@ -51,12 +57,21 @@ def run_due(last_run: dict[str, datetime], *, now: datetime | None = None) -> li
     return ran
 
 
-class _Stop(Exception):
-    pass
+# SIGTERM / SIGINT only set this flag: the loop stops after the task it is running (a task ends in
+# seconds) and never starts another. Raising from the handler instead was swallowed by whatever
+# ``except Exception`` the signal landed in (a task's own error handling, ``run_due``'s), and the
+# scheduler kept running after `make run` was told to stop.
+_stopping = threading.Event()
 
 
 def _stop(signum, frame):
-    raise _Stop
+    _stopping.set()
+
+
+def _sleep(seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not _stopping.is_set() and time.monotonic() < deadline:
+        time.sleep(min(0.2, max(deadline - time.monotonic(), 0)))
 
 
 class Command(BaseCommand):
@@ -70,18 +85,17 @@ class Command(BaseCommand):
         app.loader.import_default_modules()
         for entry in settings.CELERY_BEAT_SCHEDULE.values():
             as_schedule(entry["schedule"])  # a bad entry fails here, at start, not 15 s later
-        # SIGTERM (the stack stopping) ends the loop between tasks, with exit status 0.
+        # SIGTERM (the stack stopping) and SIGINT (Ctrl-C) end the loop between tasks, exit status 0.
+        _stopping.clear()
         signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
         last_run: dict[str, datetime] = {}
         interval = min(options["interval"], float(settings.SCHEDULER_HEARTBEAT_SECONDS))
-        try:
-            while True:
-                close_old_connections()
-                heartbeat_beat()
-                for name in run_due(last_run):
-                    self.stdout.write(f"ran {name}")
-                if options["once"]:
-                    return
-                time.sleep(interval)
-        except (_Stop, KeyboardInterrupt):
-            return
+        while not _stopping.is_set():
+            close_old_connections()
+            heartbeat_beat()
+            for name in run_due(last_run, stopping=_stopping):
+                self.stdout.write(f"ran {name}")
+            if options["once"]:
+                return
+            _sleep(interval)
