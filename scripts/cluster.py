@@ -47,6 +47,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# The stack helpers the bench and the fault tests use (standard library only, like this script).
+from scripts.processes import free_port, port_open  # noqa: E402
+
 VENV_BIN = ROOT / ".venv" / "bin"
 PYTHON = str(VENV_BIN / "python")
 PG_BIN_DIRS = ["/usr/lib/postgresql/15/bin", *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
@@ -74,20 +79,6 @@ def port_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def any_free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_open(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
@@ -263,7 +254,7 @@ class Cluster:
         used = set(self.state.setdefault("ports_used", []))
         port = preferred if (preferred not in used and 1024 < preferred < 65536 and port_free(preferred)) else None
         while port is None:
-            candidate = any_free_port()
+            candidate = free_port()
             if candidate not in used:
                 port = candidate
         self.state["ports_used"].append(port)
