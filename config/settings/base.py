@@ -567,7 +567,8 @@ MERCHANT_RATE_LIMITS = {
     "hour": env_int("MERCHANT_RATE_LIMIT_PER_HOUR", 120_000),
     "day": env_int("MERCHANT_RATE_LIMIT_PER_DAY", 1_200_000),
 }
-API_KEY_MAX_ACTIVE_PER_MERCHANT = env_int("API_KEY_MAX_ACTIVE_PER_MERCHANT", 25)
+# Load is bounded by the merchant's aggregate limit above; this bounds how many credentials it can hold.
+API_KEY_MAX_ACTIVE_PER_MERCHANT = env_int("API_KEY_MAX_ACTIVE_PER_MERCHANT", 100)
 # JWTs minted from a user's login (keys carry their own limits).
 ACCOUNTS_USER_RATE_LIMITS = {
     "minute": env_int("USER_RATE_LIMIT_PER_MINUTE", 100),
