@@ -104,8 +104,6 @@ def test_replica_queryset_leaves_writes_on_the_primary(one_replica):
 @pytest.mark.redis
 @pytest.mark.django_db
 def test_record_write_stores_the_wal_position_and_never_lowers_it(monkeypatch):
-    if connection.vendor != "postgresql":
-        pytest.skip("pg_current_wal_lsn needs PostgreSQL")
     monkeypatch.setattr(replicas, "replica_aliases", lambda: ["replica1"])
     merchant = f"m-{time.monotonic_ns()}"
     client = replicas._redis()
@@ -128,8 +126,6 @@ def test_record_write_stores_the_wal_position_and_never_lowers_it(monkeypatch):
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_only_one_beat_holds_the_lock():
-    if connection.vendor != "postgresql":
-        pytest.skip("the advisory lock needs PostgreSQL")
     first, second = BeatLock(), BeatLock()
     try:
         assert first.held() is True
