@@ -475,6 +475,8 @@ class Cluster:
         servers = "\n".join(f"    server web{i} 127.0.0.1:{p} check" for i, p in enumerate(web_ports, start=1))
         # When every instance says "not ready" at once, the cause is shared (Redis failing over): rather
         # than answering 503 itself, the balancer then sends to all of them (backups, no checks).
+        # A server marked down keeps its in-flight requests (no `on-marked-down shutdown-sessions`): during
+        # a Redis failover every instance is briefly not ready, and cutting their sessions answered 502s.
         backups = "\n".join(
             f"    server web{i}-fallback 127.0.0.1:{p} backup" for i, p in enumerate(web_ports, start=1)
         )
@@ -500,7 +502,7 @@ backend web
     option httpchk
     http-check send meth GET uri /health/ready ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect status 200
-    default-server inter 1s fall 2 rise 2 on-marked-down shutdown-sessions
+    default-server inter 1s fall 2 rise 2
 {servers}
 {backups}
 """
