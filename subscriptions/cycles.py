@@ -11,8 +11,9 @@ Periods are half-open: the period that starts on billing date ``n`` ends on bill
 
 from __future__ import annotations
 
-import calendar
 from datetime import date, timedelta
+
+from dateutil.relativedelta import relativedelta
 
 DAILY = "daily"
 WEEKLY = "weekly"
@@ -34,20 +35,13 @@ def _check(cycle: str, n: int) -> None:
         raise ValueError("n must be >= 0")
 
 
-def _add_months(anchor: date, months: int) -> date:
-    """``anchor`` moved ``months`` calendar months on, its day clamped to the target month's length."""
-    index = anchor.year * 12 + (anchor.month - 1) + months
-    year, month = divmod(index, 12)
-    month += 1
-    return date(year, month, min(anchor.day, calendar.monthrange(year, month)[1]))
-
-
 def billing_date(start_date: date, cycle: str, n: int) -> date:
     """The ``n``-th billing date of a subscription anchored on ``start_date`` (``n = 0`` is the start)."""
     _check(cycle, n)
     if cycle in _DAYS:
         return start_date + timedelta(days=_DAYS[cycle] * n)
-    return _add_months(start_date, _MONTHS[cycle] * n)
+    # relativedelta clamps the day to the target month's length (Jan 31 + 1 month = Feb 28/29).
+    return start_date + relativedelta(months=_MONTHS[cycle] * n)
 
 
 def _index_at_or_before(start_date: date, cycle: str, day: date) -> int:
@@ -76,8 +70,3 @@ def billing_date_on_or_after(start_date: date, cycle: str, day: date) -> date:
 def billing_date_after(start_date: date, cycle: str, day: date) -> date:
     """The first billing date of the anchor strictly after ``day``: the end of the period starting on ``day``."""
     return billing_date_on_or_after(start_date, cycle, day + timedelta(days=1))
-
-
-def period_for(start_date: date, cycle: str, period_start: date) -> tuple[date, date]:
-    """``(start, end)`` of the billing period that starts on ``period_start`` (end = next billing date)."""
-    return period_start, billing_date_after(start_date, cycle, period_start)
