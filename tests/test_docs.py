@@ -35,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SETTINGS_DIR = ROOT / "config" / "settings"
 
-ENV_READERS = {"env_str", "env_bool", "env_int", "env_float", "env_list", "env_int_map", "getenv"}
+ENV_READERS = {"getenv"}
+# The django-environ reader of config/settings/components/env.py: env.str("NAME", ...), env.int(...) ...
+ENV_OBJECT = "env"
 
 
 def _doc_pages() -> list[Path]:
@@ -47,10 +49,10 @@ def _text(path: Path) -> str:
 
 
 def settings_env_vars() -> set[str]:
-    """Names of the environment variables read in config/settings and gunicorn.conf.py (env_*(),
+    """Names of the environment variables read in config/settings and gunicorn.conf.py (env.<cast>(),
     os.environ.get(), os.getenv(), os.environ[...])."""
     names: set[str] = set()
-    for path in [*SETTINGS_DIR.glob("*.py"), ROOT / "gunicorn.conf.py"]:
+    for path in [*SETTINGS_DIR.rglob("*.py"), ROOT / "gunicorn.conf.py"]:
         tree = ast.parse(_text(path))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant):
@@ -62,7 +64,13 @@ def settings_env_vars() -> set[str]:
                     and isinstance(func.value, ast.Attribute)
                     and func.value.attr == "environ"
                 )
-                if (name in ENV_READERS or is_environ_get) and isinstance(node.args[0].value, str):
+                is_env_read = (
+                    isinstance(func, ast.Attribute)
+                    and isinstance(func.value, ast.Name)
+                    and func.value.id == ENV_OBJECT
+                    and not func.attr.endswith("_config")
+                )
+                if (name in ENV_READERS or is_environ_get or is_env_read) and isinstance(node.args[0].value, str):
                     names.add(node.args[0].value)
             if (
                 isinstance(node, ast.Subscript)

@@ -6,18 +6,18 @@ from datetime import timedelta
 
 from .base import *  # noqa: F403
 from .base import CELERY_BEAT_SCHEDULE, DEV_SECRET_KEY, LOGGING, SECRET_KEY
-from .env import BASE_DIR, env_bool, env_int, env_str
+from .components.env import BASE_DIR, env
 
-DEBUG = env_bool("DEBUG", True)
-WEBHOOK_ALLOW_PRIVATE_URLS = env_bool("WEBHOOK_ALLOW_PRIVATE_URLS", True)
+DEBUG = env.bool("DEBUG", default=True)
+WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=True)
 # Without EMAIL_URL, every email sent under `make run` is kept as a file in var/sent-mail/.
-if not env_str("EMAIL_URL"):
+if not env.str("EMAIL_URL", default=None):
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = str(BASE_DIR / "var" / "sent-mail")
 
 # Development bills due subscriptions every minute (production: daily at 06:00 UTC), so a subscription
 # created under `make run` is billed within a minute or two. 0 restores the daily schedule.
-SUBSCRIPTION_BILLING_EVERY_SECONDS = env_int("SUBSCRIPTION_BILLING_EVERY_SECONDS", 60)
+SUBSCRIPTION_BILLING_EVERY_SECONDS = env.int("SUBSCRIPTION_BILLING_EVERY_SECONDS", default=60)
 if SUBSCRIPTION_BILLING_EVERY_SECONDS > 0:
     CELERY_BEAT_SCHEDULE = {
         **CELERY_BEAT_SCHEDULE,
@@ -28,7 +28,7 @@ if SUBSCRIPTION_BILLING_EVERY_SECONDS > 0:
     }
 
 # Console logs a person can read (LOG_FORMAT=json for the production format).
-if env_str("LOG_FORMAT", "text") != "json":
+if env.str("LOG_FORMAT", default="text") != "json":
     LOGGING = {**LOGGING, "formatters": {**LOGGING["formatters"], "text": {"()": "core.logging.ConsoleFormatter"}}}
     LOGGING["handlers"] = {"console": {**LOGGING["handlers"]["console"], "formatter": "text"}}
     # One "succeeded in 0.0005s" line per scheduled task is noise in a terminal; failures still show.

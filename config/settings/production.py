@@ -14,7 +14,7 @@ from .base import (
     JWT_SIGNING_KEY_PREVIOUS,
     SECRET_KEY,
 )
-from .env import env_bool, env_int
+from .components.env import env
 
 if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("Set SECRET_KEY to a random value of at least 32 characters in production.")
@@ -36,12 +36,10 @@ if DEBUG:
     raise ImproperlyConfigured("DEBUG must be off in production.")
 
 # Staff who can move money (refund, capture, void) log in with a TOTP code (accounts/staff_auth.py).
-STAFF_OTP_REQUIRED = env_bool("STAFF_OTP_REQUIRED", True)
+STAFF_OTP_REQUIRED = env.bool("STAFF_OTP_REQUIRED", default=True)
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 
