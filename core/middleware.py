@@ -1,5 +1,5 @@
-"""Request id, body-size guard and security headers for every response; browser-only middleware that
-the API skips."""
+"""Request id, body-size guard and the security headers Django does not send; browser-only middleware
+that the API skips."""
 
 from __future__ import annotations
 
@@ -17,14 +17,6 @@ from django.middleware import csrf as _csrf
 from .context import new_request_id, request_id_var, sane_request_id
 from .exceptions import error_body
 from .renderers import utc_timestamp
-
-CSP_API = "default-src 'none'; frame-ancestors 'none'"
-# The admin and Swagger UI need their own scripts/styles (and Swagger UI inline bootstrapping).
-CSP_PAGES = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
-)
 
 
 def json_error_response(request: HttpRequest, status: int, code: str, message: str, details=None) -> HttpResponse:
@@ -81,23 +73,29 @@ class BodySizeLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """The design's security headers; HSTS only over TLS."""
+    """The headers Django's SecurityMiddleware (right inside this one) does not send.
+
+    Django sends nosniff, Referrer-Policy, Cross-Origin-Opener-Policy and HSTS (SECURE_* settings).
+    Kept here: the Content-Security-Policy, one for the API and one for the pages, by path. django-csp
+    would do it, but its 4.0 builds the header from a set, so the directives come out in a different
+    order in each process (PYTHONHASHSEED); the policies are two fixed strings (SECURITY_CSP_*), sent
+    as written. Permissions-Policy, which neither covers. X-Frame-Options for every response: Django's
+    XFrameOptionsMiddleware is skipped for cookie-less API calls (below) and never sees answers given by
+    the middleware outside it. ``Cache-Control: no-store`` on API answers.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
-        response.setdefault("X-Content-Type-Options", "nosniff")
-        response.setdefault("X-Frame-Options", "DENY")
-        response.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
-        response.setdefault("Permissions-Policy", "geolocation=(), microphone=(), camera=(), payment=()")
-        response.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
+        response.setdefault("Permissions-Policy", settings.SECURITY_PERMISSIONS_POLICY)
         path = request.path
         is_page = path.startswith("/admin") or path.startswith("/api/docs") or path.startswith("/static")
-        response.setdefault("Content-Security-Policy", CSP_PAGES if is_page else CSP_API)
-        if request.is_secure():
-            response.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        response.setdefault(
+            "Content-Security-Policy", settings.SECURITY_CSP_PAGES if is_page else settings.SECURITY_CSP_API
+        )
         if path.startswith("/api/") and not is_page:
             response.setdefault("Cache-Control", "no-store")
         return response

@@ -50,10 +50,11 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "core.middleware.RequestIDMiddleware",
     "core.replicas.WritePositionMiddleware",
+    # Security headers on every answer, the ones given by the middleware below included.
     "core.middleware.SecurityHeadersMiddleware",
+    "django.middleware.security.SecurityMiddleware",
     "accounts.middleware.RateLimitHeadersMiddleware",
     "corsheaders.middleware.CorsMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     # Django's session/CSRF/auth/messages/X-Frame-Options middleware, skipped for /api/v1/ (API key or
     # JWT only, no cookies) and unchanged for the admin and docs: see core/middleware.py.
     "core.middleware.SessionMiddleware",

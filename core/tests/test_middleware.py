@@ -62,3 +62,50 @@ def test_cors_preflight_for_allowed_origin(anon_client, settings):
     assert response["Access-Control-Allow-Origin"] == "https://shop.example"
     other = anon_client.get("/api/v1/version", HTTP_ORIGIN="https://evil.example")
     assert "Access-Control-Allow-Origin" not in other
+
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'"
+PAGES_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'self'"
+)
+COMMON_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Permissions-Policy": "geolocation=(), microphone=(), camera=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+}
+
+
+def test_exact_security_headers_on_an_api_answer_and_an_admin_page():
+    from django.test import Client
+
+    api = Client().get("/api/v1/version", secure=True)
+    page = Client().get("/admin/login/", secure=True)
+    assert api.status_code == 200 and page.status_code == 200
+    for response in (api, page):
+        assert {name: response.get(name) for name in COMMON_HEADERS} == COMMON_HEADERS
+    assert api["Content-Security-Policy"] == API_CSP
+    assert api["Cache-Control"] == "no-store"
+    assert page["Content-Security-Policy"] == PAGES_CSP
+
+
+def test_security_headers_also_on_answers_given_before_the_view():
+    from django.test import Client
+
+    refused = Client().post("/api/v1/payments", data="x" * 10, content_type="application/json", CONTENT_LENGTH="abc")
+    assert refused.status_code == 400
+    assert refused["X-Content-Type-Options"] == "nosniff" and refused["X-Frame-Options"] == "DENY"
+    assert refused["Content-Security-Policy"] == API_CSP
+
+
+def test_hsts_can_be_turned_off(settings):
+    from django.test import Client
+
+    settings.SECURE_HSTS_SECONDS = 0
+    response = Client().get("/api/v1/version", secure=True)
+    assert response.status_code == 200
+    assert "Strict-Transport-Security" not in response
+    assert response["X-Content-Type-Options"] == "nosniff"
