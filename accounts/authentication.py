@@ -77,7 +77,7 @@ def _admit_copy(request, principal: MerchantPrincipal, snapshot: dict, version: 
     current version, and only if the copy is of that version is anything decided on it (``False``
     otherwise, with the count given back). Then: IP rules (a refused address gives its count back, as
     when it is checked first), the limits (429), the use."""
-    if not getattr(settings, "RATE_LIMIT_ENABLED", True):
+    if not settings.RATE_LIMIT_ENABLED:
         return False
     decision = ratelimit.hit(
         _bucket(principal),

@@ -89,7 +89,7 @@ def in_networks(address: Address | None, cidrs: Iterable[str]) -> bool:
 
 
 def _trusted_proxies() -> tuple[str, ...]:
-    return tuple(getattr(settings, "TRUSTED_PROXIES", None) or ())
+    return tuple(settings.TRUSTED_PROXIES)
 
 
 def client_ip(request) -> Address | None:

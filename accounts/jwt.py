@@ -78,7 +78,7 @@ class RotatingTokenBackend(TokenBackend):
 
     @staticmethod
     def _keys() -> list[str]:
-        previous = getattr(settings, "JWT_SIGNING_KEY_PREVIOUS", "")
+        previous = settings.JWT_SIGNING_KEY_PREVIOUS
         return [settings.JWT_SIGNING_KEY, *([previous] if previous else [])]
 
     def _with_key(self, key: str) -> TokenBackend:
@@ -202,7 +202,7 @@ def token_pair_for_user(*, membership: MerchantUser, mode: str = "test", session
 def _user_limits() -> dict:
     from django.conf import settings
 
-    return dict(getattr(settings, "ACCOUNTS_USER_RATE_LIMITS", {"minute": 100, "hour": 1000, "day": 10000}))
+    return dict(settings.ACCOUNTS_USER_RATE_LIMITS)
 
 
 def token_subject(payload) -> TokenSubject:

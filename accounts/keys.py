@@ -47,7 +47,7 @@ def secret_match(secret: str, stored_hash: str) -> str | None:
     """``CURRENT`` / ``PREVIOUS``: which hash key the stored hash was made with; ``None``: no match."""
     if hmac.compare_digest(hash_secret(secret), stored_hash):
         return CURRENT
-    previous = getattr(settings, "API_KEY_HASH_KEY_PREVIOUS", "")
+    previous = settings.API_KEY_HASH_KEY_PREVIOUS
     if previous and hmac.compare_digest(_hash(previous, secret), stored_hash):
         return PREVIOUS
     return None

@@ -183,16 +183,16 @@ class _RedisState:
 
 
 def _redis_url() -> str | None:
-    return getattr(settings, "RATE_LIMIT_REDIS_URL", None)
+    return settings.RATE_LIMIT_REDIS_URL
 
 
 def _client(url: str) -> redis.Redis:
     with _RedisState.lock:
         client = _RedisState.clients.get(url)
         if client is None:
-            timeout = float(getattr(settings, "RATE_LIMIT_REDIS_TIMEOUT", 0.5))
-            sentinels = getattr(settings, "REDIS_SENTINELS", None)
-            if sentinels and url == getattr(settings, "REDIS_URL", None):
+            timeout = settings.RATE_LIMIT_REDIS_TIMEOUT
+            sentinels = settings.REDIS_SENTINELS
+            if sentinels and url == settings.REDIS_URL:
                 # Through Sentinel: a failover moves the master; the scripts are loaded again on the new
                 # one by redis-py's Script (it retries once after NOSCRIPT).
                 from redis.sentinel import Sentinel
@@ -268,7 +268,7 @@ def version_key(bucket: str) -> str:
 def credential_version(bucket: str) -> int | None:
     """The credential's current version, or ``None`` when it cannot be known (no Redis, Redis down)."""
     url = _redis_url()
-    if not url or not getattr(settings, "RATE_LIMIT_ENABLED", True) or time.monotonic() < _RedisState.down_until:
+    if not url or not settings.RATE_LIMIT_ENABLED or time.monotonic() < _RedisState.down_until:
         return None
     try:
         return int(_client(url).get(version_key(bucket)) or 0)
@@ -360,7 +360,7 @@ def hit(
         try:
             allowed, counts, keys, use = _hit_redis(_client(url), layout, now, use_bucket=bucket if count_use else None)
         except redis.RedisError as exc:
-            _RedisState.down_until = time.monotonic() + float(getattr(settings, "RATE_LIMIT_BREAKER_SECONDS", 5))
+            _RedisState.down_until = time.monotonic() + settings.RATE_LIMIT_BREAKER_SECONDS
             _fail_open(limiter, exc)
             return None
         uses, version = use if use is not None else (None, None)
@@ -417,7 +417,7 @@ def enforce(
     merchant_limits: dict[str, int] | None = None,
 ) -> Decision | None:
     """Count the request; remember the headers for the response; raise 429 over the limit."""
-    if not getattr(settings, "RATE_LIMIT_ENABLED", True):
+    if not settings.RATE_LIMIT_ENABLED:
         return None
     decision = hit(
         bucket, limits, limiter=limiter, count_use=count_use, merchant=merchant, merchant_limits=merchant_limits

@@ -62,7 +62,7 @@ def can_move_money(user) -> bool:
 
 def otp_required(user) -> bool:
     """Whether this staff user must pass a second factor to use the admin."""
-    if getattr(settings, "STAFF_OTP_REQUIRED", False) and can_move_money(user):
+    if settings.STAFF_OTP_REQUIRED and can_move_money(user):
         return True
     return bool(confirmed_devices(user))
 

@@ -24,7 +24,7 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _prefix() -> str:
-    return getattr(settings, "AUDIT_PATH_PREFIX", "/api/v1/")
+    return settings.AUDIT_PATH_PREFIX
 
 
 class AuditMiddleware:
@@ -32,7 +32,7 @@ class AuditMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if not getattr(settings, "AUDIT_ENABLED", True) or not request.path.startswith(_prefix()):
+        if not settings.AUDIT_ENABLED or not request.path.startswith(_prefix()):
             return self.get_response(request)
         started = time.monotonic()
         body = self._read_body(request)

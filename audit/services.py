@@ -26,10 +26,6 @@ from .redaction import redact
 _KEPT_HEADERS = ("Content-Type", "Idempotency-Key", "X-Request-ID", "X-API-Key", "Authorization", "User-Agent")
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 def _jsonable(value: Any) -> Any:
     """Decimals, UUIDs, dates -> JSON types (what a JSONField can hold)."""
     if value is None or isinstance(value, str | int | float | bool):
@@ -44,7 +40,7 @@ def audit_payload(value: Any, *, max_bytes: int | None = None) -> Any:
     # Recorded text (core.text): NUL and lone surrogates escaped, any depth cut, before anything
     # recurses over it; what jsonb could not store would lose the whole row.
     cleaned = redact(_jsonable(recordable_json(value)))
-    limit = max_bytes or int(_setting("AUDIT_MAX_PAYLOAD_BYTES", 16384))
+    limit = max_bytes or settings.AUDIT_MAX_PAYLOAD_BYTES
     text = json.dumps(cleaned, separators=(",", ":"))
     if len(text) <= limit:
         return cleaned
@@ -257,7 +253,7 @@ def audit_staff_action(
 
 
 def audit_log_purge(*, retention_days: int | None = None) -> int:
-    days = retention_days if retention_days is not None else int(_setting("AUDIT_RETENTION_DAYS", 365))
+    days = retention_days if retention_days is not None else settings.AUDIT_RETENTION_DAYS
     return AuditLog.objects.purge_before(timezone.now() - timedelta(days=days))
 
 

@@ -19,8 +19,6 @@ from rest_framework.parsers import JSONParser
 from .exceptions import ValidationFailed
 from .text import forbidden_char, forbidden_message
 
-MAX_DEPTH_DEFAULT = 32
-
 
 def _field_name(path: tuple) -> str:
     return ".".join(str(part) for part in path) or "body"
@@ -71,7 +69,7 @@ class StrictJSONParser(JSONParser):
             raise ParseError("JSON is nested too deeply.") from None
         except (ValueError, UnicodeDecodeError) as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        check_structure(data, max_depth=getattr(settings, "API_JSON_MAX_DEPTH", MAX_DEPTH_DEFAULT))
+        check_structure(data, max_depth=settings.API_JSON_MAX_DEPTH)
         return data
 
 

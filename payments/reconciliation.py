@@ -34,7 +34,6 @@ logger = logging.getLogger("easypay.payments")
 
 # Payment statuses that agree with a processor status mapped to CAPTURED.
 COMPATIBLE = {PaymentStatus.CAPTURED: set(services.MONEY_STATUSES)}
-DEFAULT_WINDOW_DAYS = 2
 
 
 @dataclass
@@ -96,7 +95,7 @@ def _window(day: date | None) -> tuple[datetime, datetime]:
         start = datetime.combine(day, time.min, tzinfo=UTC)
         return start, start + timedelta(days=1)
     end = datetime.now(UTC)
-    days = int(getattr(settings, "PAYMENTS_LEDGER_WINDOW_DAYS", DEFAULT_WINDOW_DAYS))
+    days = settings.PAYMENTS_LEDGER_WINDOW_DAYS
     return end - timedelta(days=days), end
 
 

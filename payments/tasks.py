@@ -23,7 +23,7 @@ logger = logging.getLogger("easypay.payments")
 
 
 def _batch_size() -> int:
-    return int(getattr(settings, "PAYMENTS_RECONCILE_BATCH_SIZE", 200))
+    return settings.PAYMENTS_RECONCILE_BATCH_SIZE
 
 
 def _summary(payment: Payment, before: str, before_settled) -> dict:
@@ -71,7 +71,7 @@ def reconcile_pending_payments(*, on_date: date | None = None) -> dict:
 
 def sync_settlements(*, on_date: date | None = None) -> dict:
     """Set ``settled_at`` on captured payments the processor has settled (``payment.settled`` once)."""
-    lookback = timedelta(days=float(getattr(settings, "PAYMENTS_SETTLEMENT_LOOKBACK_DAYS", 30)))
+    lookback = timedelta(days=settings.PAYMENTS_SETTLEMENT_LOOKBACK_DAYS)
     candidates = Payment.objects.filter(
         status__in=services.MONEY_STATUSES, settled_at__isnull=True, processor_transaction_id__gt=""
     )

@@ -43,7 +43,7 @@ def delivery_list(*, endpoint: WebhookEndpoint) -> QuerySet[EventDelivery]:
 
 
 def overdue_margin() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "WEBHOOK_OVERDUE_MARGIN_SECONDS", 300)))
+    return timedelta(seconds=settings.WEBHOOK_OVERDUE_MARGIN_SECONDS)
 
 
 def deliveries_overdue(*, now: datetime | None = None) -> QuerySet[EventDelivery]:

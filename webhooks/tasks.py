@@ -23,7 +23,8 @@ def delivery_queue() -> str | None:
     return getattr(settings, "WEBHOOKS_DELIVERY_QUEUE", None) or os.environ.get("WEBHOOKS_DELIVERY_QUEUE") or None
 
 
-@shared_task(name="webhooks.tasks.delivery_attempt", acks_late=True, ignore_result=True, queue=delivery_queue())
+# No queue of its own (WEBHOOKS_DELIVERY_QUEUE routes it, through CELERY_TASK_ROUTES).
+@shared_task(name="webhooks.tasks.delivery_attempt", acks_late=True, ignore_result=True, queue=None)
 def delivery_attempt(delivery_id: str) -> None:
     """One attempt of an outbound delivery (claimed atomically; a finished delivery is never re-sent)."""
     services.delivery_attempt_run(delivery_id=delivery_id)

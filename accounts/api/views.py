@@ -133,10 +133,10 @@ def _guard_token_attempt(ip, data) -> list[ratelimit.Decision]:
     credential = data.get("key_id") or f"user:{data.get('username', '')}"
     digest = hashlib.sha256(credential.encode()).hexdigest()[:24]
     budgets = (
-        (f"tokenfail:{ip}", getattr(settings, "ACCOUNTS_TOKEN_FAILURE_LIMITS", {"minute": 60, "hour": 600})),
+        (f"tokenfail:{ip}", settings.ACCOUNTS_TOKEN_FAILURE_LIMITS),
         (
             f"tokenfail:{ip}:{digest}",
-            getattr(settings, "ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS", {"minute": 10, "hour": 100}),
+            settings.ACCOUNTS_TOKEN_CREDENTIAL_FAILURE_LIMITS,
         ),
     )
     counted: list[ratelimit.Decision] = []

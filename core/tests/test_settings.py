@@ -192,3 +192,19 @@ def test_make_help_lists_the_targets():
     assert result.returncode == 0, result.stderr
     for target in ("run", "test", "lint", "e2e", "PORT", "EMULATOR_PORT"):
         assert target in result.stdout
+
+
+ROUTE_PROBE = SETUP + (
+    "from config.celery import app; from webhooks.tasks import delivery_attempt, inbound_event_process\n"
+    "route = lambda task: app.amqp.router.route({'queue': getattr(task, 'queue', None)}, task.name, (), {}, task_type=task)['queue'].name\n"
+    "print(route(delivery_attempt), route(inbound_event_process), app.conf.task_default_queue)\n"
+)
+
+
+def test_webhook_deliveries_are_routed_to_their_queue_by_celery_task_routes():
+    routed = _python(ROUTE_PROBE, WEBHOOKS_DELIVERY_QUEUE="webhooks", EASYPAY_DEV_KEY_WARNED="1")
+    assert routed.returncode == 0, routed.stderr
+    assert routed.stdout.split() == ["webhooks", "celery", "celery"]
+    default = _python(ROUTE_PROBE, EASYPAY_DEV_KEY_WARNED="1")
+    assert default.returncode == 0, default.stderr
+    assert default.stdout.split() == ["celery", "celery", "celery"]
