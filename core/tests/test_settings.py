@@ -196,7 +196,9 @@ def test_make_help_lists_the_targets():
 
 ROUTE_PROBE = SETUP + (
     "from config.celery import app; from webhooks.tasks import delivery_attempt, inbound_event_process\n"
-    "route = lambda task: app.amqp.router.route({'queue': getattr(task, 'queue', None)}, task.name, (), {}, task_type=task)['queue'].name\n"
+    "def route(task):\n"
+    "    options = {'queue': getattr(task, 'queue', None)}\n"
+    "    return app.amqp.router.route(options, task.name, (), {}, task_type=task)['queue'].name\n"
     "print(route(delivery_attempt), route(inbound_event_process), app.conf.task_default_queue)\n"
 )
 
