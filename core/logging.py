@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from datetime import UTC, datetime
+
+from pythonjsonlogger.json import JsonFormatter
 
 from .context import current_request_id
 
@@ -48,30 +49,37 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-class JSONFormatter(logging.Formatter):
-    _SKIP = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "request_id"}
+# The attributes every LogRecord has: anything else on a record is an ``extra`` field.
+_RECORD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "request_id"}
 
-    def format(self, record: logging.LogRecord) -> str:
-        payload = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None),
-        }
-        for key, value in record.__dict__.items():
-            if key not in self._SKIP and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["exc"] = redact_text(self.formatException(record.exc_info))
-        return json.dumps(payload, default=str)
+
+class JSONFormatter(JsonFormatter):
+    """One JSON object per line (python-json-logger): ``ts`` (UTC, ``Z``), ``level``, ``logger``,
+    ``message``, ``request_id``, the record's extra fields, then ``exc`` (the traceback, redacted).
+    Values JSON cannot hold are written as ``str()``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("fmt", "%(levelname)s %(name)s %(message)s %(request_id)s")
+        kwargs.setdefault("rename_fields", {"levelname": "level", "name": "logger", "exc_info": "exc"})
+        kwargs.setdefault("reserved_attrs", sorted(_RECORD_ATTRS))
+        kwargs.setdefault("timestamp", "ts")
+        kwargs.setdefault("json_default", str)
+        super().__init__(*args, **kwargs)
+
+    def process_log_record(self, log_data: dict) -> dict:
+        created = log_data.pop("ts")
+        out = {"ts": created.isoformat().replace("+00:00", "Z")}
+        out.update((key, value) for key, value in log_data.items() if key != "exc" and not key.startswith("_"))
+        if log_data.get("exc"):
+            out["exc"] = redact_text(log_data["exc"])
+        return out
 
 
 class ConsoleFormatter(logging.Formatter):
     """One readable line per record for a developer's terminal (``make run``): time, level, logger,
     message, request id and any extra fields as ``key=value``. Production keeps ``JSONFormatter``."""
 
-    _SKIP = JSONFormatter._SKIP
+    _SKIP = _RECORD_ATTRS
 
     def format(self, record: logging.LogRecord) -> str:
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
