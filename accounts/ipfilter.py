@@ -4,6 +4,11 @@ The client IP is ``REMOTE_ADDR``. ``X-Forwarded-For`` is believed only when the 
 ``settings.TRUSTED_PROXIES``; then the list is walked from the right (the entries our own proxies
 appended) and the first address that is not a trusted proxy is the client. Everything to the left of
 it was written by the client and is never trusted.
+
+Kept by hand rather than django-ipware (8.0): its trusted proxies are matched by position against the
+tail of ``X-Forwarded-For`` and the direct peer is never checked, so a client connecting directly with
+``X-Forwarded-For: <any address>, <one of our proxies>`` would be believed, and a request through a
+single proxy (peer trusted, the header holding only the client) resolves to no address at all.
 """
 
 from __future__ import annotations
