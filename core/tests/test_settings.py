@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 PROBE = """
@@ -210,3 +212,28 @@ def test_webhook_deliveries_are_routed_to_their_queue_by_celery_task_routes():
     default = _python(ROUTE_PROBE, EASYPAY_DEV_KEY_WARNED="1")
     assert default.returncode == 0, default.stderr
     assert default.stdout.split() == ["celery", "celery", "celery"]
+
+
+def test_environment_values_are_cast_strictly_and_name_the_variable(monkeypatch):
+    from config.settings.components.env import env
+
+    monkeypatch.setenv("EASYPAY_T_NUMBER", "5s")
+    with pytest.raises(ValueError, match="EASYPAY_T_NUMBER must be a number"):
+        env.float("EASYPAY_T_NUMBER", default=1.0)
+    with pytest.raises(ValueError, match="EASYPAY_T_NUMBER must be an integer"):
+        env.int("EASYPAY_T_NUMBER", default=1)
+    monkeypatch.setenv("EASYPAY_T_NUMBER", " ")
+    assert env.int("EASYPAY_T_NUMBER", default=7) == 7  # blank: the default
+    monkeypatch.setenv("EASYPAY_T_LIST", " 30, ,60 ")
+    assert env.list("EASYPAY_T_LIST", cast=int, default=[]) == [30, 60]
+    assert env.list("EASYPAY_T_LIST", default=[]) == ["30", "60"]
+    monkeypatch.setenv("EASYPAY_T_LIST", "30,x")
+    with pytest.raises(ValueError, match="EASYPAY_T_LIST must be a list of integers"):
+        env.list("EASYPAY_T_LIST", cast=int, default=[])
+    monkeypatch.setenv("EASYPAY_T_BOOL", "Off")
+    assert env.bool("EASYPAY_T_BOOL", default=True) is False
+    monkeypatch.setenv("EASYPAY_T_MAP", "USD:100, JPY:5")
+    assert env.int_map("EASYPAY_T_MAP", default={}) == {"USD": 100, "JPY": 5}
+    monkeypatch.setenv("EASYPAY_T_MAP", "USD=100")
+    with pytest.raises(ValueError, match="EASYPAY_T_MAP must be a list of NAME:integer"):
+        env.int_map("EASYPAY_T_MAP", default={})
