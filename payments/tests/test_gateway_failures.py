@@ -189,7 +189,7 @@ def test_no_proxy_is_honoured(anet_sandbox, monkeypatch):
 
 
 def test_ca_bundle_and_proxies_come_from_the_environment_of_each_call(monkeypatch):
-    from payments.gateways.authorize_net import _transport_settings
+    from payments.gateways.authorize_net.transport import transport_settings as _transport_settings
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "http_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
