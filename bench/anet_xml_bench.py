@@ -29,9 +29,10 @@ def main() -> None:
 
     from payments.gateways.authorize_net import ACCEPT_DESCRIPTOR, anet_sdk, anet_xml
     from payments.gateways.authorize_net.anet_xml import CardData, Credentials, OpaqueData, ProfileRef
+    from payments.gateways.emulator_credentials import EMULATOR_API_LOGIN_ID, EMULATOR_TRANSACTION_KEY
     from payments.gateways.tokens import resolve_test_token
 
-    auth = Credentials("easypay-sandbox", "easypaysandbox16")
+    auth = Credentials(EMULATOR_API_LOGIN_ID, EMULATOR_TRANSACTION_KEY)
     card = resolve_test_token("tok_visa")
     charge = {
         "auth": auth,

@@ -104,6 +104,15 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         except redis.RedisError:
             self.failed = True
 
+    def state_and_counter(self) -> tuple[str, int]:
+        """The state and the failure count in one round trip (a success's check that nothing needs writing)."""
+        try:
+            state, counter = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
+        except redis.RedisError:
+            self.failed = True
+            return pybreaker.STATE_CLOSED, 0
+        return (state.decode() if state else pybreaker.STATE_CLOSED), int(counter or 0)
+
     def claim_trial(self, ttl: float) -> bool:
         try:
             return bool(self._redis.set(self._namespace("trial"), 1, nx=True, px=max(1, int(ttl * 1000))))
@@ -124,6 +133,9 @@ class _MemoryStorage(pybreaker.CircuitMemoryStorage):
     def __init__(self) -> None:
         super().__init__(pybreaker.STATE_CLOSED)
         self._trial_in_flight = False
+
+    def state_and_counter(self) -> tuple[str, int]:
+        return self.state, self.counter
 
     def claim_trial(self, ttl: float) -> bool:
         if self._trial_in_flight:
@@ -208,9 +220,10 @@ class CircuitBreaker:
     def record_success(self) -> None:
         with self._lock:
             store = self._store()
-            if store.counter:
+            state, failures = store.state_and_counter()
+            if failures:
                 store.reset_counter()
-            if store.state != pybreaker.STATE_CLOSED:
+            if state != pybreaker.STATE_CLOSED:
                 store.state = pybreaker.STATE_CLOSED
                 store.release_trial()
             self._settle(store)
