@@ -8,7 +8,7 @@
 * :mod:`.codes`: Authorize.Net's raw codes, which go no further than this package;
 * :mod:`.replies`: replies read with lxml into :class:`~payments.gateways.base.GatewayResult` and
   :class:`~payments.gateways.base.TransactionDetails` (normalised states and flags);
-* :mod:`.gateway`: :class:`AuthorizeNetGateway`, the operations.
+* :mod:`.gateway`: :class:`AuthorizeNetGateway`, the operations, with :mod:`.profiles` (CIM customer profiles).
 
 What the SDK's controllers do around the bindings is replaced, because ``APIOperationBase.execute()``
 is unsafe for a payment server: the endpoint is a class-wide variable that every controller's
