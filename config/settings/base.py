@@ -6,6 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from payments.gateways.emulator_credentials import (
+    EMULATOR_API_LOGIN_ID,
+    EMULATOR_SIGNATURE_KEY,
+    EMULATOR_TRANSACTION_KEY,
+)
+
 from .components.api import *  # noqa: F403
 from .components.database import *  # noqa: F403
 from .components.database import REDIS_URL
@@ -136,15 +142,10 @@ PAYMENTS_SETTLEMENT_LOOKBACK_DAYS = 30
 PAYMENTS_LEDGER_WINDOW_DAYS = 2
 
 # --- Authorize.Net --------------------------------------------------------------------------
-DEFAULT_ANET_LOGIN_ID = "easypay-sandbox"
-DEFAULT_ANET_SIGNATURE_KEY = (
-    "EASYPAYSANDBOXSIGNATUREKEY"
-    "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
-)
 # Empty values count as unset: an empty signature key would accept any "signed" webhook.
-AUTHORIZE_NET_API_LOGIN_ID = env.str("AUTHORIZE_NET_API_LOGIN_ID", default=None) or DEFAULT_ANET_LOGIN_ID
-AUTHORIZE_NET_TRANSACTION_KEY = env.str("AUTHORIZE_NET_TRANSACTION_KEY", default=None) or "easypaysandbox16"
-AUTHORIZE_NET_SIGNATURE_KEY = env.str("AUTHORIZE_NET_SIGNATURE_KEY", default=None) or DEFAULT_ANET_SIGNATURE_KEY
+AUTHORIZE_NET_API_LOGIN_ID = env.str("AUTHORIZE_NET_API_LOGIN_ID", default=None) or EMULATOR_API_LOGIN_ID
+AUTHORIZE_NET_TRANSACTION_KEY = env.str("AUTHORIZE_NET_TRANSACTION_KEY", default=None) or EMULATOR_TRANSACTION_KEY
+AUTHORIZE_NET_SIGNATURE_KEY = env.str("AUTHORIZE_NET_SIGNATURE_KEY", default=None) or EMULATOR_SIGNATURE_KEY
 AUTHORIZE_NET_ENDPOINT = env.str("AUTHORIZE_NET_ENDPOINT", default="http://127.0.0.1:8999/xml/v1/request.api")
 # Names the processor account transaction ids belong to (unique per environment); empty: derived from
 # the endpoint and the login id (payments.gateways.processor_environment).
@@ -156,6 +157,7 @@ AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD = env.int("AUTHORIZE_NET_CIRCUIT_FAILURE
 AUTHORIZE_NET_CIRCUIT_RESET_SECONDS = env.float("AUTHORIZE_NET_CIRCUIT_RESET_SECONDS", default=60.0)
 # How far back the processor's unsettled and settled lists are searched for a lost transaction (days).
 AUTHORIZE_NET_RECONCILE_LOOKBACK_DAYS = 2.0
+AUTHORIZE_NET_CIRCUIT_REDIS_URL = env.str("AUTHORIZE_NET_CIRCUIT_REDIS_URL", default=None) or REDIS_URL
 
 # --- Webhooks -------------------------------------------------------------------------------
 WEBHOOK_ALLOW_PRIVATE_URLS = env.bool("WEBHOOK_ALLOW_PRIVATE_URLS", default=False)

@@ -2,7 +2,8 @@
 
 ``get_gateway()`` reads the ``AUTHORIZE_NET_*`` settings at call time and caches one gateway per
 distinct configuration, so a test's ``settings`` override takes effect on the next call while
-production keeps a single instance (and a single circuit breaker) per process.
+production keeps a single instance per process. Its circuit breaker's state is shared through Redis
+when one is configured (:mod:`.circuit`).
 """
 
 from __future__ import annotations
@@ -92,7 +93,15 @@ def processor_environment() -> str:
 
 
 def reset_gateway() -> None:
-    """Drop the cached gateway and with it the circuit breaker's state (tests, settings reloads)."""
+    """Drop the cached gateway and close its circuit breaker, in Redis too when shared (tests, settings reloads)."""
     global _cached
+    from .authorize_net import AuthorizeNetConfig
+    from .authorize_net.gateway import circuit_for
+
     with _lock:
-        _cached = None
+        cached, _cached = _cached, None
+    if cached is not None:
+        cached[1].circuit.reset()
+    config = AuthorizeNetConfig.from_settings()
+    if config.circuit_redis_url and (cached is None or cached[0] != config):
+        circuit_for(config).reset()  # shared state left by another process (an earlier run) is closed too

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from payments.gateways import anet_sdk, anet_xml
-from payments.gateways.anet_xml import CardData, Credentials, OpaqueData, ProfileRef
+from payments.gateways.authorize_net import anet_sdk, anet_xml
+from payments.gateways.authorize_net.anet_xml import CardData, Credentials, OpaqueData, ProfileRef
 from payments.gateways.tokens import TEST_TOKENS
 
 SETTINGS = settings(max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

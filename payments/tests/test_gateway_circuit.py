@@ -116,3 +116,123 @@ def test_half_open_admits_exactly_one_of_many_concurrent_callers(breaker, clock)
 def test_threshold_must_be_positive():
     with pytest.raises(ValueError):
         CircuitBreaker(failure_threshold=0)
+
+
+# --- the state shared through Redis ---------------------------------------------------------------
+
+
+def _errors() -> float:
+    from payments.gateways.circuit import STORAGE_ERRORS
+
+    (total,) = (s.value for s in STORAGE_ERRORS.collect()[0].samples if s.name.endswith("_total"))
+    return total
+
+
+@pytest.fixture
+def shared(settings, clock):
+    """A factory of breakers sharing one fresh namespace in the test Redis (each one like another process's)."""
+    import uuid
+
+    from payments.gateways.circuit import SharedStorage, redis_client
+
+    namespace = f"easypay:test:circuit:{uuid.uuid4().hex}"
+    client = redis_client(settings.REDIS_URL)
+
+    def make(**kwargs):
+        options = {"failure_threshold": 3, "reset_timeout": 30, "clock": clock} | kwargs
+        return CircuitBreaker(storage=SharedStorage(client, namespace=namespace), **options)
+
+    yield make
+    for key in client.scan_iter(f"{namespace}:*"):
+        client.delete(key)
+
+
+@pytest.mark.redis
+def test_two_breakers_sharing_a_redis_see_each_others_opening(shared):
+    web, worker = shared(), shared()
+    fail(web, 2)
+    fail(worker, 1)  # the third consecutive failure, seen from another process
+
+    assert web.state == worker.state == OPEN
+    assert web.shared and worker.shared
+    for breaker in (web, worker):
+        with pytest.raises(GatewayUnavailable, match="circuit is open after 3 consecutive failures"):
+            breaker.before_call()
+
+
+@pytest.mark.redis
+def test_a_success_anywhere_resets_the_shared_count(shared):
+    web, worker = shared(), shared()
+    fail(web, 2)
+    worker.before_call()
+    worker.record_success()
+
+    assert web.consecutive_failures == 0
+    fail(web, 2)
+    assert worker.state == CLOSED
+
+
+@pytest.mark.redis
+def test_half_open_admits_one_trial_across_processes_and_its_success_closes_the_circuit_for_all(shared, clock):
+    web, worker = shared(), shared()
+    fail(web, 3)
+    clock.advance(30)
+    assert worker.state == HALF_OPEN
+
+    web.before_call()  # the trial
+    with pytest.raises(GatewayUnavailable, match="trial call is in flight"):
+        worker.before_call()
+    web.record_success()
+
+    assert worker.state == CLOSED
+    worker.before_call()
+
+
+@pytest.mark.redis
+def test_a_lost_trial_expires_and_another_process_may_try(shared, clock):
+    import time as real_time
+
+    web, worker = shared(trial_timeout=0.2), shared(trial_timeout=0.2)
+    fail(web, 3)
+    clock.advance(30)
+    web.before_call()  # the trial, never reported back (its process died)
+    with pytest.raises(GatewayUnavailable, match="trial call is in flight"):
+        worker.before_call()
+
+    real_time.sleep(0.3)
+    worker.before_call()
+
+
+@pytest.mark.redis
+def test_a_failed_trial_reopens_the_shared_circuit_for_a_full_reset_timeout(shared, clock):
+    web, worker = shared(), shared()
+    fail(web, 3)
+    clock.advance(30)
+    worker.before_call()
+    worker.record_failure()
+
+    assert web.state == OPEN
+    clock.advance(29)
+    with pytest.raises(GatewayUnavailable):
+        web.before_call()
+    clock.advance(1)
+    assert web.state == HALF_OPEN
+
+
+def test_a_redis_outage_does_not_fail_calls_it_falls_back_to_process_memory_and_counts(clock):
+    from payments.gateways.circuit import SharedStorage, redis_client
+
+    dead = redis_client("redis://127.0.0.1:1/0", timeout=0.2)  # nothing listens on port 1
+    before = _errors()
+    breaker = CircuitBreaker(
+        failure_threshold=2, reset_timeout=30, clock=clock, storage=SharedStorage(dead, namespace="easypay:test:dead")
+    )
+
+    breaker.before_call()  # lets the call through (Redis reads as closed) ...
+    breaker.record_success()
+    assert _errors() > before  # ... and counts the error
+    assert not breaker.shared  # the breaker now runs in process memory
+    fail(breaker, 2)
+    assert breaker.state == OPEN  # and still protects the processor
+    with pytest.raises(GatewayUnavailable):
+        breaker.before_call()

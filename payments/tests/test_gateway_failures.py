@@ -24,6 +24,7 @@ from payments.gateways import (
     Outcome,
     circuit_state,
     get_gateway,
+    reset_gateway,
 )
 from payments.gateways.authorize_net import AuthorizeNetConfig, AuthorizeNetGateway
 from payments.gateways.circuit import CircuitBreaker
@@ -189,7 +190,7 @@ def test_no_proxy_is_honoured(anet_sandbox, monkeypatch):
 
 
 def test_ca_bundle_and_proxies_come_from_the_environment_of_each_call(monkeypatch):
-    from payments.gateways.authorize_net import _transport_settings
+    from payments.gateways.authorize_net.transport import transport_settings as _transport_settings
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "http_proxy", "no_proxy"):
         monkeypatch.delenv(name, raising=False)
@@ -307,6 +308,45 @@ def test_circuit_settings_come_from_django_settings(anet_sandbox, settings):
     assert circuit_state() == "half_open"
     assert charge().approved
     assert circuit_state() == "closed"
+
+
+@pytest.mark.redis
+def test_every_gateway_sharing_the_redis_sees_the_circuit_another_one_opened(anet_sandbox, settings):
+    """Two gateways built from the same settings stand for two processes (web and worker, two instances)."""
+    settings.AUTHORIZE_NET_CIRCUIT_REDIS_URL = settings.REDIS_URL
+    settings.AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD = 2
+    reset_gateway()
+    web, worker = (AuthorizeNetGateway(AuthorizeNetConfig.from_settings()) for _ in range(2))
+    anet_sandbox.configure(fail_mode="http500")
+
+    assert charge(web).outcome is Outcome.UNKNOWN
+    assert charge(worker).outcome is Outcome.UNKNOWN
+
+    assert web.circuit_state() == worker.circuit_state() == circuit_state() == "open"
+    before = len(anet_sandbox.state.snapshot())
+    for gateway in (web, worker):
+        with pytest.raises(GatewayUnavailable):
+            charge(gateway)
+    assert len(anet_sandbox.state.snapshot()) == before  # nothing reached the processor
+    reset_gateway()
+    assert worker.circuit_state() == "closed"  # the shared state is closed again for the next test
+
+
+def test_a_redis_outage_under_the_shared_circuit_does_not_fail_payments(anet_sandbox, settings):
+    settings.AUTHORIZE_NET_CIRCUIT_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    reset_gateway()
+    from payments.gateways.circuit import STORAGE_ERRORS
+
+    errors_before = STORAGE_ERRORS._value.get()
+    reference = ref()
+
+    result = charge(reference=reference)
+
+    assert result.approved
+    assert len(recorded(anet_sandbox, reference)) == 1  # charged once
+    assert STORAGE_ERRORS._value.get() > errors_before  # the outage is counted
+    assert get_gateway().circuit_state() == "closed"
+    assert not get_gateway().circuit.shared  # carrying on in process memory
 
 
 # --- card data never reaches the logs --------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from ..emulator_credentials import EMULATOR_API_LOGIN_ID, EMULATOR_SIGNATURE_KEY, EMULATOR_TRANSACTION_KEY
 from . import xmlapi
 from .state import SandboxState
 from .webhooks import WebhookSender
@@ -35,12 +36,9 @@ API_PATH = "/xml/v1/request.api"
 _UNSET: object = object()
 FAIL_MODES = (None, "http500", "malformed", "drop", "timeout", "rewrite", "raw")
 # The same variables (and defaults) EasyPay's settings read, so one environment configures both.
-DEFAULT_API_LOGIN_ID = "easypay-sandbox"
-DEFAULT_TRANSACTION_KEY = "easypaysandbox16"
-DEFAULT_SIGNATURE_KEY = (
-    "EASYPAYSANDBOXSIGNATUREKEY"
-    "0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
-)
+DEFAULT_API_LOGIN_ID = EMULATOR_API_LOGIN_ID
+DEFAULT_TRANSACTION_KEY = EMULATOR_TRANSACTION_KEY
+DEFAULT_SIGNATURE_KEY = EMULATOR_SIGNATURE_KEY
 
 
 def env_credentials() -> dict[str, str]:

@@ -1,8 +1,8 @@
-"""The reference for :mod:`payments.gateways.anet_xml`: the same requests built with the SDK's bindings.
+"""The reference for :mod:`payments.gateways.authorize_net.anet_xml`: the same requests built with the SDK's bindings.
 
 Each function takes exactly the arguments of its twin in ``anet_xml`` and returns the document the
 official SDK writes for that request: the ``apicontractsv1`` pyxb objects, serialised by pyxb's
-validating generation (``serialize_validated``, which checks the XSD's content model). The adapter
+validating generation (``sdk_quirks.serialize``, which checks the XSD's content model). The adapter
 sent these documents until the templates replaced them; the Hypothesis test in
 ``payments/tests/test_anet_xml.py`` and the gateway tests' fixture compare the two byte for byte.
 """

@@ -1,7 +1,7 @@
 """The Authorize.Net request documents on the payment path, written as text instead of through pyxb.
 
 The official SDK (``authorizenet.apicontractsv1``) stays the definition of the wire format: every
-builder here has a twin in :mod:`payments.gateways.anet_sdk` that builds the same request with the
+builder here has a twin in :mod:`payments.gateways.authorize_net.anet_sdk` that builds the same request with the
 SDK's pyxb bindings and serialises it with pyxb's validating generation, and
 ``payments/tests/test_anet_xml.py`` proves with Hypothesis that the two give the same bytes for
 random inputs (any XML-legal text, ``&<>"'`` and non-ASCII included, optional fields present and

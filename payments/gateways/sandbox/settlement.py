@@ -1,0 +1,83 @@
+"""The emulated account's settlement batches and its reads."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from .cards import (
+    BATCHED_AS_IS,
+    HELD,
+    SETTLING,
+)
+from .records import (
+    Batch,
+    Transaction,
+)
+
+
+class SettlementMixin:
+    """Part of :class:`~.state.SandboxState` (its lock, records and bookkeeping)."""
+
+    # settlement ----------------------------------------------------------------------------------
+
+    def _settle(self, *, force: bool) -> Batch | None:
+        now = self.now()
+        cutoff = now - timedelta(seconds=max(self.settle_delay_seconds, 0))
+        due = [
+            tx
+            for tx in self.transactions.values()
+            if not tx.batch_id
+            and (tx.status in SETTLING or tx.status in BATCHED_AS_IS)
+            and (force or tx.updated_at <= cutoff)
+        ]
+        if not due:
+            return None
+        batch = Batch(batch_id=self._new_id("_next_batch"), settled_at=now)
+        self.batches[batch.batch_id] = batch
+        self._touch("batch", batch.batch_id, batch)
+        for tx in due:
+            tx.status = SETTLING.get(tx.status, tx.status)
+            tx.batch_id = batch.batch_id
+            self._touch("transaction", tx.trans_id, tx)
+        return batch
+
+    def settle(self, *, force: bool = True) -> Batch | None:
+        """Close a batch now (force) or only with what has waited the settle delay."""
+        with self._lock:
+            batch = self._settle(force=force)
+            self._commit()
+        return batch
+
+    # reads ---------------------------------------------------------------------------------------
+
+    def transaction(self, trans_id: str) -> Transaction | None:
+        with self._lock:
+            return self.transactions.get(trans_id)
+
+    def unsettled(self, *, pending_approval_only: bool = False) -> list[Transaction]:
+        with self._lock:
+            return [
+                tx
+                for tx in self.transactions.values()
+                if not tx.batch_id and (tx.status == HELD if pending_approval_only else True)
+            ]
+
+    def settled_batches(self, first: datetime, last: datetime) -> list[Batch]:
+        with self._lock:
+            return sorted(
+                (b for b in self.batches.values() if first <= b.settled_at <= last), key=lambda b: b.settled_at
+            )
+
+    def batch_transactions(self, batch_id: str) -> list[Transaction] | None:
+        with self._lock:
+            if batch_id not in self.batches:
+                return None
+            return [tx for tx in self.transactions.values() if tx.batch_id == batch_id]
+
+    def batch(self, batch_id: str) -> Batch | None:
+        with self._lock:
+            return self.batches.get(batch_id)
+
+    def snapshot(self) -> list[dict]:
+        with self._lock:
+            return [tx.public() for tx in self.transactions.values()]
