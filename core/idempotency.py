@@ -11,7 +11,7 @@ envelope's ``request_id``/``timestamp``, with ``Idempotent-Replayed: true``. The
 different body is ``409 idempotency_conflict``. Responses that changed nothing (validation
 failures, 401/403/404/409/429, an open circuit) are not stored, so a corrected retry with the same
 key works. Records live ``IDEMPOTENCY_KEY_TTL_HOURS`` (24 h) and are purged by
-``payments.tasks.idempotency_purge``.
+the ``idempotency_purge`` beat task (payments.tasks).
 
 Secrets are shown once: a response field named in ``secret_fields`` (an API key's ``key`` and
 ``key_secret``, a webhook endpoint's ``secret``) is stored as ``null`` and replayed as ``null``. The
@@ -39,8 +39,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from core.exceptions import IdempotencyConflict, ValidationFailed
+from core.models import IdempotencyRecord
 from core.text import forbidden_char, forbidden_message
-from payments.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
