@@ -215,8 +215,15 @@ def payment_data(payment: Payment, *, refunds: Iterable[Refund] | None = None) -
 
 
 def payments_data(payments: Iterable[Payment]) -> list[dict[str, Any]]:
-    """A page of payments as ``PaymentSerializer(payments, many=True).data`` gives them."""
-    return [payment_payload(payment) for payment in payments]
+    """A page of payments as ``PaymentSerializer(payments, many=True).data`` gives them, the page's
+    refunds read in one query, from the database the page came from (a replica or the primary)."""
+    payments = list(payments)
+    if not payments:
+        return []
+    refunds: dict[Any, list[Refund]] = {payment.pk: [] for payment in payments}
+    for refund in Refund.objects.using(payments[0]._state.db).filter(payment_id__in=list(refunds)):
+        refunds[refund.payment_id].append(refund)  # in Refund's ordering, as payment.refunds.all()
+    return [payment_payload(payment, refunds=refunds[payment.pk]) for payment in payments]
 
 
 # --- input --------------------------------------------------------------------------------------
