@@ -138,16 +138,19 @@ def write_rows(rows: list[AuditLog]) -> None:
     refuses is stored in its :func:`minimal_row` form: a batch never loses a row for another's sake,
     and no row is lost for what it holds.
 
-    Each attempt runs in its own savepoint (or transaction), so a refused row never breaks the
-    caller's transaction (the synchronous path writes inside the request's)."""
+    Each attempt runs in its own savepoint (or transaction; a single row outside one is a single
+    autocommitted INSERT), so a refused row never breaks the caller's transaction."""
     if not rows:
         return
-    try:
-        with transaction.atomic():
-            AuditLog.objects.bulk_create(rows)
-        return
-    except (DatabaseError, ValueError):  # psycopg refuses NUL in a parameter with a ValueError
-        if len(rows) > 1:
+    if len(rows) == 1:
+        if _insert(rows[0]):
+            return
+    else:
+        try:
+            with transaction.atomic():
+                AuditLog.objects.bulk_create(rows)
+            return
+        except (DatabaseError, ValueError):  # psycopg refuses NUL in a parameter with a ValueError
             logger.exception("audit batch insert failed; retrying row by row", extra={"rows": len(rows)})
     for row in rows:
         if len(rows) > 1 and _insert(row):
@@ -165,9 +168,15 @@ def write_rows(rows: list[AuditLog]) -> None:
 
 
 def _insert(row: AuditLog) -> bool:
+    """One row in one statement. Outside a transaction (a request's synchronous write) the INSERT
+    commits by itself: one round trip instead of BEGIN/INSERT/COMMIT, and a refused row leaves nothing
+    to roll back; inside one, a savepoint keeps the caller's transaction usable."""
     try:
-        with transaction.atomic():
-            AuditLog.objects.bulk_create([row])
+        if connection.in_atomic_block:
+            with transaction.atomic():
+                AuditLog.objects.bulk_create([row])
+        else:
+            row.save(force_insert=True)
         return True
     except (DatabaseError, ValueError):
         return False

@@ -93,3 +93,22 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
         if value in ("", None):
             return qs
         return super().filter(qs, value)
+
+
+class ListFilterSet(django_filters.FilterSet):
+    """A FilterSet that does no work for a request naming none of its filters (the common
+    ``GET /payments?limit=20``): without a value every filter leaves the queryset as it is and no
+    field can be invalid, so building and validating the form (~0.6 ms) would change nothing.
+    A request naming any filter, even with an empty value, is validated and filtered as usual."""
+
+    def _names_no_filter(self) -> bool:
+        return self.is_bound and not any(name in self.data for name in self.filters)
+
+    def is_valid(self) -> bool:
+        return True if self._names_no_filter() else super().is_valid()
+
+    @property
+    def qs(self):
+        if self._names_no_filter():
+            return self.queryset.all()
+        return super().qs

@@ -1,4 +1,4 @@
-"""Abstract bases shared by every app's models."""
+"""Abstract bases shared by every app's models, and the few tables core owns (heartbeats, idempotency records)."""
 
 import uuid
 
@@ -31,3 +31,32 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} at {self.beat_at.isoformat()}"
+
+
+class IdempotencyRecord(models.Model):
+    class Status(models.TextChoices):
+        IN_PROGRESS = "in_progress"
+        COMPLETED = "completed"
+
+    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.CASCADE, related_name="idempotency_records")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # sha256 of method + path + canonical JSON body
+    request_method = models.CharField(max_length=10, default="POST")
+    request_path = models.CharField(max_length=255, blank=True, default="")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The JSON text exactly as first answered (key order kept, so a replay is byte-identical).
+    response_body = models.TextField(blank=True, default="")
+    resource_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        # The table keeps the name it had while the model lived in payments (moved in state only).
+        db_table = "payments_idempotencyrecord"
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_per_merchant"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.status})"

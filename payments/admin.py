@@ -30,9 +30,10 @@ from audit.adminlib import (
     truncated_display,
 )
 from core.exceptions import EasyPayError, RefundLimitExceeded
+from core.models import IdempotencyRecord
 from core.money import format_amount, parse_amount
 
-from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
+from .models import Payment, PaymentEvent, Refund
 from .selectors import payment_possible_operations, payment_refundable_amount
 from .services import payment_capture, payment_void, refund_create
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import django_filters
 
-from core.filters import AmountFilter, InstantFilter, StrictBooleanFilter
+from core.filters import AmountFilter, InstantFilter, ListFilterSet, StrictBooleanFilter
 from payments.models import Payment, PaymentStatus
 
 
-class PaymentFilter(django_filters.FilterSet):
+class PaymentFilter(ListFilterSet):
     status = django_filters.ChoiceFilter(choices=PaymentStatus.choices)
     customer_id = django_filters.CharFilter()
     currency = django_filters.CharFilter()

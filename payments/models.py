@@ -1,4 +1,4 @@
-"""Payments, their refunds, the append-only processor log, and idempotency records.
+"""Payments, their refunds and the append-only processor log (idempotency records: core.models).
 
 Money columns are ``DecimalField(12, 2)`` quantized to the currency's exponent (core.money); the
 database itself refuses impossible totals (refunded above captured, captured above the amount).
@@ -194,30 +194,3 @@ class PaymentEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise RuntimeError("payment events are append-only")
-
-
-class IdempotencyRecord(models.Model):
-    class Status(models.TextChoices):
-        IN_PROGRESS = "in_progress"
-        COMPLETED = "completed"
-
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.CASCADE, related_name="idempotency_records")
-    key = models.CharField(max_length=255)
-    fingerprint = models.CharField(max_length=64)  # sha256 of method + path + canonical JSON body
-    request_method = models.CharField(max_length=10, default="POST")
-    request_path = models.CharField(max_length=255, blank=True, default="")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
-    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    # The JSON text exactly as first answered (key order kept, so a replay is byte-identical).
-    response_body = models.TextField(blank=True, default="")
-    resource_id = models.CharField(max_length=64, blank=True, default="")
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["merchant", "key"], name="idempotency_key_per_merchant"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.key} ({self.status})"

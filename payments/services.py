@@ -30,6 +30,7 @@ from django.utils import timezone
 from prometheus_client import Counter
 
 from core.exceptions import InvalidState, ProcessorError, RefundLimitExceeded, ServiceUnavailable, ValidationFailed
+from core.idempotency import idempotency_complete_with_outcome
 from core.money import (
     CURRENCY_EXPONENTS,
     format_amount,
@@ -55,7 +56,6 @@ from payments.gateways import (
     processor_environment,
 )
 from payments.gateways.tokens import TEST_TOKENS, is_test_token, looks_like_test_token
-from payments.idempotency import idempotency_complete_with_outcome
 from payments.models import Payment, PaymentEvent, PaymentStatus, PendingOperation, Refund
 from payments.selectors import payment_refundable_amount
 from webhooks.services import event_record

@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from core.idempotency import idempotency_purge as purge_records
 from payments import services
 from payments.gateways import GatewayError
-from payments.idempotency import idempotency_purge as purge_records
 from payments.models import Payment, Refund
 
 logger = logging.getLogger("easypay.payments")

@@ -17,7 +17,7 @@ from accounts.ipfilter import client_ip
 from accounts.models import APIKey
 from accounts.permissions import IsMerchantPrincipal, IsStaffOrHasScope
 from core.exceptions import NotFound, PermissionDenied, RateLimited
-from payments.idempotency import OPENAPI_PARAMETER, idempotent
+from core.idempotency import OPENAPI_PARAMETER, idempotent
 
 from . import serializers as s
 

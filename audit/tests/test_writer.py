@@ -82,3 +82,27 @@ def test_shutdown_writes_the_batch_the_thread_is_still_collecting(settings):
     # Written by the shutdown, not by the batch's 60 s interval running out.
     assert time.monotonic() - started < 30
     assert AuditLog.objects.filter(correlation_id="buffered").count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_synchronous_row_outside_a_transaction_is_one_statement(settings):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.AUDIT_SYNC_WRITES = True
+    with CaptureQueriesContext(connection) as queries:
+        writer.record(_row(1))
+    assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]  # no BEGIN/COMMIT around it
+    assert AuditLog.objects.filter(correlation_id="buffered", action="t.1").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refused_single_row_is_kept_in_its_minimal_form(settings):
+    settings.AUDIT_SYNC_WRITES = True
+    row = _row(2)
+    row.user_agent = "nul\x00byte"  # psycopg refuses NUL in a parameter
+    row.request_data = {"x": "nul\x00"}
+    writer.record(row)
+    stored = AuditLog.objects.get(action="t.2")
+    assert stored.request_data == {"_unstorable": "The request data could not be stored."}
+    assert "\x00" not in stored.user_agent

@@ -1,6 +1,6 @@
 """Idempotency-Key on every POST that creates an object: subscriptions, webhook endpoints, API keys.
 
-One decorator (payments.idempotency.idempotent) serves them all, with the payments' semantics: the same
+One decorator (core.idempotency.idempotent) serves them all, with the payments' semantics: the same
 key and body within 24 h replays the first answer (byte for byte, header Idempotent-Replayed: true),
 another body is 409 idempotency_conflict, concurrent duplicates make one object. Secrets in a creation
 answer are shown once: the replay answers them as null.
@@ -16,7 +16,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import APIKey
-from payments.models import IdempotencyRecord
+from core.models import IdempotencyRecord
 from subscriptions.models import Subscription
 from webhooks.models import WebhookEndpoint
 

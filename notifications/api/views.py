@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.exceptions import ValidationFailed
-from payments.idempotency import idempotent
+from core.idempotency import idempotent
 
 from .. import selectors, services
 from ..models import Notification

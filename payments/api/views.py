@@ -14,6 +14,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from core.exceptions import CardDeclined, ProcessorError
+from core.idempotency import HEADER as IDEMPOTENCY_HEADER
+from core.idempotency import OPENAPI_PARAMETER, idempotent
 from core.replicas import read_alias, replica_queryset
 from payments import services
 from payments.api.serializers import (
@@ -28,8 +30,6 @@ from payments.api.serializers import (
 )
 from payments.cache import payment_cache_fill, payment_cache_read
 from payments.filters import PaymentFilter
-from payments.idempotency import HEADER as IDEMPOTENCY_HEADER
-from payments.idempotency import OPENAPI_PARAMETER, idempotent
 from payments.models import Payment, PaymentStatus
 from payments.selectors import payment_get, payment_list
 

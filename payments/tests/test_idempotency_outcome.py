@@ -10,8 +10,9 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from rest_framework.response import Response
 
-from payments import idempotency
-from payments.models import IdempotencyRecord, Payment
+from core import idempotency
+from core.models import IdempotencyRecord
+from payments.models import Payment
 from payments.tests.conftest import charges, create
 
 pytestmark = pytest.mark.django_db

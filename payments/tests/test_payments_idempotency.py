@@ -9,8 +9,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from payments.idempotency import idempotency_begin, request_fingerprint
-from payments.models import IdempotencyRecord, Payment, Refund
+from core.idempotency import idempotency_begin, request_fingerprint
+from core.models import IdempotencyRecord
+from payments.models import Payment, Refund
 from payments.tasks import idempotency_purge
 from payments.tests.conftest import body, charges, create
 

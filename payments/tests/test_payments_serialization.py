@@ -1,4 +1,5 @@
-"""payment_data reuses one serializer per thread: the same output as a fresh serializer, in any thread."""
+"""payment_data builds the payment as plain data: the same output as a fresh PaymentSerializer (the
+schema's definition), key order included, in any thread."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from payments.api.serializers import PaymentSerializer, payment_data, payments_data
+from payments.api.serializers import PaymentSerializer, payment_data, payment_payload, payments_data
 from payments.models import Payment, PaymentStatus, Refund
 
 pytestmark = pytest.mark.django_db
@@ -67,3 +68,49 @@ def test_threads_never_mix_currencies(merchant):
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(render, range(8)))
+
+
+def _shapes(merchant) -> list[Payment]:
+    """Payments in the shapes the API shows: every status, null and zero amounts, three-decimal and
+    zero-decimal currencies, refunds in each state, metadata with non-string-looking keys, a
+    subscription, and one whose fields hold enum members as a service leaves them in memory."""
+    from subscriptions.tests.factories import SubscriptionFactory
+
+    subscription = SubscriptionFactory(merchant=merchant)
+    payments = []
+    for index, status in enumerate(PaymentStatus):
+        currency = ("USD", "JPY", "KWD", "EUR")[index % 4]
+        payment = Payment.objects.create(
+            merchant=merchant,
+            amount=Decimal("12.00") if currency != "JPY" else Decimal("1200"),
+            currency=currency,
+            status=status,
+            authorized_amount=None if index % 2 else Decimal("12.00"),
+            captured_amount=Decimal("12.00") if index % 3 == 0 else Decimal("0"),
+            refunded_amount=Decimal("2.00") if index % 3 == 0 else Decimal("0"),
+            refund_count=index,
+            customer_phone="+14155550100" if index % 2 else "",
+            metadata={"1": index, "nested": {"k": [1, "x"]}} if index % 2 else {},
+            processed_at=timezone.now() if index % 2 else None,
+            subscription=subscription if index == 1 else None,
+            is_test=bool(index % 2),
+        )
+        for refund_status in list(Refund.Status)[: index % 4]:
+            Refund.objects.create(payment=payment, amount=Decimal("1.00"), status=refund_status, reason=f"r{index}")
+        payments.append(payment)
+    fresh = list(Payment.objects.filter(merchant=merchant).prefetch_related("refunds").order_by("created_at", "id"))
+    in_memory = Payment(merchant=merchant, amount=Decimal("3.50"), currency="USD", status=PaymentStatus.CAPTURED)
+    in_memory.created_at = in_memory.updated_at = timezone.now()
+    return [*fresh, in_memory]
+
+
+def test_payment_payload_is_the_serializers_output_key_for_key(merchant):
+    shapes = _shapes(merchant)
+    assert len(shapes) > len(PaymentStatus)
+    for payment in shapes:
+        expected = PaymentSerializer(payment).data
+        got = payment_payload(payment)
+        assert list(got) == list(expected)
+        assert got == expected
+        assert json.dumps(got) == json.dumps(expected)  # the same text, types included
+    assert payment_payload(shapes[0], refunds=[])["refunds"] == []  # refunds the caller knows: no query

@@ -8,8 +8,8 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core.idempotency import OPENAPI_PARAMETER, idempotent
 from core.replicas import replica_queryset
-from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from .. import selectors, services
 from ..models import Subscription

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from accounts.models import APIKey, RevokedToken
 from audit.models import AuditLog
-from payments.models import IdempotencyRecord, Payment, PaymentEvent, Refund
+from core.models import IdempotencyRecord
+from payments.models import Payment, PaymentEvent, Refund
 from subscriptions.models import Subscription
 from tests.security.conftest import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
 from webhooks import services as webhook_services

@@ -121,7 +121,7 @@ def test_lone_surrogate_in_a_json_string_is_400_and_stores_nothing(owner, anet_s
 
 
 def test_idempotency_fingerprint_never_raises_on_surrogates():
-    from payments.idempotency import request_fingerprint
+    from core.idempotency import request_fingerprint
 
     assert len(request_fingerprint(method="POST", path="/api/v1/payments", body={"a": "\ud800"})) == 64
 

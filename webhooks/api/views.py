@@ -16,9 +16,9 @@ from rest_framework.views import APIView
 from accounts.ipfilter import client_ip
 from accounts.principal import MerchantPrincipal
 from core.exceptions import AuthenticationFailed, NotFound, PermissionDenied, ValidationFailed
+from core.idempotency import OPENAPI_PARAMETER, idempotent
 from core.replicas import replica_queryset
 from core.text import forbidden_char
-from payments.idempotency import OPENAPI_PARAMETER, idempotent
 
 from .. import selectors, services
 from ..models import Event, EventDelivery, InboundEvent, WebhookEndpoint

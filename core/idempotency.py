@@ -11,7 +11,7 @@ envelope's ``request_id``/``timestamp``, with ``Idempotent-Replayed: true``. The
 different body is ``409 idempotency_conflict``. Responses that changed nothing (validation
 failures, 401/403/404/409/429, an open circuit) are not stored, so a corrected retry with the same
 key works. Records live ``IDEMPOTENCY_KEY_TTL_HOURS`` (24 h) and are purged by
-``payments.tasks.idempotency_purge``.
+the ``idempotency_purge`` beat task (payments.tasks).
 
 Secrets are shown once: a response field named in ``secret_fields`` (an API key's ``key`` and
 ``key_secret``, a webhook endpoint's ``secret``) is stored as ``null`` and replayed as ``null``. The
@@ -27,7 +27,8 @@ import functools
 import hashlib
 import json
 from contextvars import ContextVar
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -39,8 +40,8 @@ from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
 from core.exceptions import IdempotencyConflict, ValidationFailed
+from core.models import IdempotencyRecord
 from core.text import forbidden_char, forbidden_message
-from payments.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -60,8 +61,23 @@ OPENAPI_PARAMETER = OpenApiParameter(
     ),
 )
 
+
+@dataclass
+class _Claim:
+    """A request's hold on its key, while ``idempotent`` serves it (state kept here, never as ad-hoc
+    attributes on the record)."""
+
+    record: IdempotencyRecord
+    # When the first request (which died mid-flight) had claimed the key: this request took it over.
+    claimed_since: datetime | None = None
+    # Set once idempotency_complete_with_outcome stored a response in the outcome's transaction, and
+    # (status, stored JSON) once that transaction committed.
+    completed_early: bool = False
+    completed_with: tuple[int, str] | None = None
+
+
 # The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
-_serving: ContextVar[IdempotencyRecord | None] = ContextVar("easypay_idempotency_serving", default=None)
+_serving: ContextVar[_Claim | None] = ContextVar("easypay_idempotency_serving", default=None)
 
 
 def ttl() -> timedelta:
@@ -83,6 +99,11 @@ def idempotency_begin(
 
     Raises ``IdempotencyConflict`` for a different body or a first request still in flight.
     """
+    claim, replay = _begin(merchant_id=merchant_id, key=key, fingerprint=fingerprint, method=method, path=path)
+    return claim.record, replay
+
+
+def _begin(*, merchant_id, key: str, fingerprint: str, method: str, path: str) -> tuple[_Claim, bool]:
     for _ in range(3):
         now = timezone.now()
         try:
@@ -95,7 +116,7 @@ def idempotency_begin(
                 status=IdempotencyRecord.Status.IN_PROGRESS,
                 expires_at=now + ttl(),
             )
-            return record, False
+            return _Claim(record), False
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
         if existing is None:  # finished and abandoned meanwhile: claim it again
@@ -113,14 +134,14 @@ def idempotency_begin(
                 # The first request died mid-flight (worker killed, deploy): this retry runs the
                 # action again. Money cannot move twice: a create adopts the payment already stored
                 # under this key, and captures/refunds/voids are guarded by the payment's state.
-                existing.claimed_since = existing.expires_at - ttl()
+                claimed_since = existing.expires_at - ttl()
                 existing.created_at = now
-                return existing, False
+                return _Claim(existing, claimed_since=claimed_since), False
             raise IdempotencyConflict(
                 "A request with this Idempotency-Key is still in progress; retry after it completes.",
                 details={"idempotency_key": [key]},
             )
-        return existing, True
+        return _Claim(existing), True
     raise IdempotencyConflict("This Idempotency-Key is being used concurrently; retry shortly.")
 
 
@@ -174,19 +195,23 @@ def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
     differ. The record is taken as completed only once the transaction commits; a rolled-back outcome
     leaves the claim in progress, handled as before. Used once per request.
     """
-    record = _serving.get()
-    if record is None or not transaction.get_connection().in_atomic_block:
+    claim = _serving.get()
+    if claim is None or not transaction.get_connection().in_atomic_block:
         return
     _serving.set(None)
-    record.completed_early = True
+    claim.completed_early = True
     text = _stored_body(body)
-    IdempotencyRecord.objects.filter(pk=record.pk).update(
+    IdempotencyRecord.objects.filter(pk=claim.record.pk).update(
         status=IdempotencyRecord.Status.COMPLETED,
         response_status=status,
         response_body=text,
         resource_id=_resource_id(body)[:64],
     )
-    transaction.on_commit(lambda: setattr(record, "completed_with", (status, text)))
+
+    def committed() -> None:
+        claim.completed_with = (status, text)
+
+    transaction.on_commit(committed)
 
 
 def _reopen(record: IdempotencyRecord) -> None:
@@ -273,19 +298,20 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
         if key is None:
             return view_method(self, request, *args, **kwargs)
         fingerprint = request_fingerprint(method=request.method, path=request.path, body=request.data)
-        record, replay = idempotency_begin(
+        claim, replay = _begin(
             merchant_id=request.user.merchant_id,
             key=key,
             fingerprint=fingerprint,
             method=request.method,
             path=request.path,
         )
+        record = claim.record
         if replay:
             return replay_response(record)
         # Set when this request took over a claim whose first request died: the action must look
         # for what that request already did (see PaymentViewSet.create).
-        request.idempotency_claimed_since = getattr(record, "claimed_since", None)
-        serving = _serving.set(record)
+        request.idempotency_claimed_since = claim.claimed_since
+        serving = _serving.set(claim)
         try:
             try:
                 response = view_method(self, request, *args, **kwargs)
@@ -298,13 +324,12 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
             _serving.reset(serving)
         if storable(response):
             kept = _without_secrets(response.data, secret_fields)
-            completed_with = getattr(record, "completed_with", None)
-            if completed_with != (response.status_code, _stored_body(kept)):
+            if claim.completed_with != (response.status_code, _stored_body(kept)):
                 idempotency_complete(
                     record=record, status=response.status_code, body=kept, resource_id=_resource_id(kept)
                 )
         else:
-            if getattr(record, "completed_early", False):
+            if claim.completed_early:
                 _reopen(record)  # the outcome stored a 201 this request does not answer: claimed again
             if response.status_code == 500:
                 # An unexpected error may come after money moved: keep the claim, so a retry is 409 until it

@@ -1,0 +1,67 @@
+"""Every SQL statement and Redis round trip of one ``POST /payments``, pinned (issue #18: fewer round
+trips on POST), so the count cannot silently grow. ``test_payments_queries`` pins the statements on
+the payment's own tables; this one pins all of them, audit, savepoints and the rest included."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from payments.tests.conftest import create
+
+pytestmark = [pytest.mark.redis]
+
+
+def _kind(sql: str) -> str:
+    """``INSERT payments_payment``, ``SAVEPOINT``...: the statement's verb and first table."""
+    words = sql.replace('"', "").split()
+    verb = words[0].upper()
+    if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
+        return verb
+    for marker in ("INTO", "FROM", "UPDATE"):
+        if marker in (w.upper() for w in words):
+            index = [w.upper() for w in words].index(marker)
+            if marker == "UPDATE":
+                return f"UPDATE {words[index + 1]}"
+            return f"{verb} {words[index + 1]}"
+    return verb
+
+
+@pytest.mark.django_db(transaction=True)  # real commits, as a served request has them
+def test_a_post_costs_a_fixed_list_of_statements_and_redis_round_trips(api_client, anet_sandbox, request):
+    api_client.get("/api/v1/payments?limit=1")  # auth snapshot and usage marker cached first
+    create(api_client, key="trips-0", amount="11.00")  # the merchant's (empty) webhook endpoint list cached
+    sent = request.getfixturevalue("redis_commands")
+    with CaptureQueriesContext(connection) as queries:
+        response = create(api_client, key="trips-1", amount="12.00", customer_email="")
+    assert response.status_code == 201, response.content
+    kinds = [_kind(q["sql"]) for q in queries.captured_queries]
+    assert kinds == EXPECTED_STATEMENTS, kinds
+    assert len(sent) == EXPECTED_REDIS_ROUND_TRIPS, sent
+
+
+EXPECTED_STATEMENTS = [
+    # The Idempotency-Key's claim: one INSERT that commits by itself (core.idempotency).
+    "INSERT payments_idempotencyrecord",
+    # The intent, committed before the processor is called (no lock held across the HTTP call).
+    "BEGIN",
+    "INSERT payments_payment",
+    "INSERT payments_paymentevent",  # charge.request
+    "COMMIT",
+    # The outcome: lock, record, the payment.* event for the outbox, both log entries in one INSERT,
+    # and the key's completion folded into the same transaction.
+    "BEGIN",
+    "SELECT payments_payment",
+    "UPDATE payments_payment",
+    "INSERT webhooks_eventsequence",
+    "INSERT webhooks_event",
+    "INSERT payments_paymentevent",
+    "UPDATE payments_idempotencyrecord",
+    "COMMIT",
+    # The audit row (synchronous under the test settings, batched by default): one autocommitted INSERT.
+    "INSERT audit_auditlog",
+]
+# The rate limits (one script), the merchant's webhook endpoints (cached), and the payment's cache
+# entry dropped with its lease twice: at the outcome's write and after its commit.
+EXPECTED_REDIS_ROUND_TRIPS = 4
