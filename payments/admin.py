@@ -32,6 +32,7 @@ from audit.adminlib import (
 from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.money import format_amount, parse_amount
 
+from .inbound import admin as inbound_admin  # noqa: F401 (registers InboundEventAdmin)
 from .models import IdempotencyRecord, Payment, PaymentEvent, Refund
 from .selectors import payment_possible_operations, payment_refundable_amount
 from .services import payment_capture, payment_void, refund_create
