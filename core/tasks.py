@@ -8,9 +8,13 @@ The name is looked up in the Celery app's registry when the message is sent, so 
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
+import threading
 
 from celery import current_app
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.db import transaction
 from prometheus_client import Counter
@@ -22,16 +26,27 @@ ENQUEUE_FAILURES = Counter(
 )
 
 
+_import_lock = threading.Lock()
+
+
 def task_named(name: str):
     """The registered Celery task called ``name``.
 
-    A web process imports task modules only when something needs them: on a miss, the app's task
-    modules (every installed app's ``tasks``, as the worker loads them) are imported once, then the
-    name is looked up again. An unknown name is a programming error and raises ``KeyError``.
+    A web process imports task modules only when something needs them: on a miss, every installed
+    app's ``tasks`` module is imported (what the worker's autodiscovery loads; importing a module
+    registers its tasks), then the name is looked up again. One thread at a time does it: requests
+    served by threads may all miss at once. Not Celery's ``loader.import_default_modules()``: that
+    is the worker's start-up (its Django fixup runs the system checks) and must not run in a request.
+    An unknown name is a programming error and raises ``KeyError``.
     """
     tasks = current_app.tasks
     if name not in tasks:
-        current_app.loader.import_default_modules()
+        with _import_lock:
+            if name not in tasks:
+                for app_config in django_apps.get_app_configs():
+                    module = f"{app_config.name}.tasks"
+                    if importlib.util.find_spec(module) is not None:
+                        importlib.import_module(module)
     return tasks[name]
 
 

@@ -111,3 +111,38 @@ def test_a_scheduled_send_passes_args_and_countdown(monkeypatch):
     monkeypatch.setattr(_record_named, "apply_async", lambda args, countdown: sent.append((args, countdown)))
     task_send_later("tests.core.record_named", "row-2", countdown=30)
     assert sent == [(["row-2"], 30)]
+
+
+def test_threads_that_all_miss_a_task_at_once_all_find_it():
+    """Requests served by threads enqueue at the same moment in a fresh process (make run), before
+    the task's module was ever imported there."""
+    import sys
+    import threading
+
+    from celery import current_app
+
+    import webhooks
+
+    name = "webhooks.tasks.delivery_attempt"
+    module, registered = sys.modules.pop("webhooks.tasks"), current_app.tasks.pop(name)
+    found, errors = [], []
+    barrier = threading.Barrier(8)
+
+    def look_up():
+        barrier.wait()
+        try:
+            found.append(task_named(name).name)
+        except Exception as exc:  # the assertion below reports it
+            errors.append(exc)
+
+    try:
+        threads = [threading.Thread(target=look_up) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.modules["webhooks.tasks"], webhooks.tasks = module, module
+        current_app.tasks[name] = registered
+    assert errors == []
+    assert found == [name] * 8
