@@ -171,7 +171,13 @@ def audit_api_request(*, request, response, body: Any, duration_ms: int) -> Audi
     else:
         resource_type = url_name.rsplit("-", 1)[0] if url_name else ""
         action = f"{url_name or 'unresolved'}.{request.method.lower()}"
-    service_name = type(view).__module__.split(".")[0] if view is not None else "api"
+    # The app that owns the route: a view may name it (``audit_service_name``) when its code lives in
+    # another package than the routes it serves; otherwise the top package of the view's module.
+    service_name = (
+        (getattr(view, "audit_service_name", None) or type(view).__module__.split(".")[0])
+        if view is not None
+        else "api"
+    )
 
     resource_id = ""
     kwargs = getattr(view, "kwargs", None) or (match.kwargs if match else {})

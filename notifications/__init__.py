@@ -2,7 +2,8 @@
 the merchant turns it on), plus alerts to the merchant itself.
 
 Fed by the same domain events as the outbound webhooks: ``webhooks.services.event_record`` calls
-``notifications.services.notifications_for_event`` in the transaction that records the event, which
+``notifications.services.notifications_for_event`` (registered as its listener when the app is ready,
+so the outbox never imports notifications) in the transaction that records the event, which
 writes one ``Notification`` row per recipient and channel and enqueues its send once that commits.
 
 Why our own outbox and not django-post-office. post-office is well kept and does queued mail with

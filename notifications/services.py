@@ -19,12 +19,16 @@ from django.db.models import Case, Q, Value, When
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 
-from core.tasks import enqueue_on_commit
+from core.tasks import enqueue_on_commit, task_send_later, tasks_run_eagerly
 
 from . import formatting, sms
 from .models import KIND_DEFAULTS, Kind, Notification, NotificationAttempt, NotificationSettings
 
 logger = logging.getLogger("easypay.notifications")
+
+# The task that sends one notification (notifications.tasks.notification_send), by name: tasks import
+# services, never the other way round.
+SEND_TASK = "notifications.tasks.notification_send"
 
 Channel = Notification.Channel
 Status = Notification.Status
@@ -68,9 +72,10 @@ def notification_settings_update(*, merchant, changes: dict[str, Any]) -> Notifi
 def notifications_for_event(*, event) -> list[Notification]:
     """Queue what ``event`` (just recorded, inside its transaction) tells the customer.
 
-    Called by ``webhooks.services.event_record`` for every event. Each notification is a row written
-    in this same transaction (a rolled-back change sends nothing) and sent by a task after commit, so
-    neither the SMTP server nor the SMS provider is ever on the request's path.
+    Called by ``webhooks.services.event_record`` for every event (registered as its listener by
+    ``NotificationsConfig.ready``). Each notification is a row written in this same transaction (a
+    rolled-back change sends nothing) and sent by a task after commit, so neither the SMTP server nor
+    the SMS provider is ever on the request's path.
     """
     builder = _EVENT_BUILDERS.get(event.type)
     if builder is None:
@@ -232,9 +237,7 @@ def _queue(
             )
     except IntegrityError:
         return None
-    from .tasks import notification_send
-
-    enqueue_on_commit(notification_send, row.pk)
+    enqueue_on_commit(SEND_TASK, row.pk)
     return row
 
 
@@ -451,16 +454,12 @@ def _schedule_retry(notification_id: str, delay: float) -> None:
     """With a broker, a countdown task; eagerly (tests, `make run`) the every-minute sweep sends it
     (a countdown would run at once and recurse). Delays past the broker's visibility timeout are left
     to the sweep as well."""
-    from config.celery import app
-
-    if app.conf.task_always_eager:
+    if tasks_run_eagerly():
         return
     if delay >= settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600):
         return
-    from .tasks import notification_send
-
     try:
-        notification_send.apply_async(args=[notification_id], countdown=delay)
+        task_send_later(SEND_TASK, notification_id, countdown=delay)
     except Exception as exc:  # the sweep picks it up
         logger.warning("could not schedule the retry of %s: %s", notification_id, exc)
 

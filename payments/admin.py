@@ -33,6 +33,7 @@ from core.exceptions import EasyPayError, RefundLimitExceeded
 from core.models import IdempotencyRecord
 from core.money import format_amount, parse_amount
 
+from .inbound import admin as inbound_admin  # noqa: F401 (registers InboundEventAdmin)
 from .models import Payment, PaymentEvent, Refund
 from .selectors import payment_possible_operations, payment_refundable_amount
 from .services import payment_capture, payment_void, refund_create

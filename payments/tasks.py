@@ -17,6 +17,7 @@ from django.utils import timezone
 from core.idempotency import idempotency_purge as purge_records
 from payments import services
 from payments.gateways import GatewayError
+from payments.inbound import tasks as inbound_tasks  # noqa: F401 (autodiscovery imports only payments.tasks)
 from payments.models import Payment, Refund
 
 logger = logging.getLogger("easypay.payments")

@@ -1,5 +1,6 @@
-"""Back office for webhooks: inbound notifications (read-only, replay), merchant endpoints (secret never
-shown), events, deliveries and attempts (redeliver). Every action calls ``webhooks.services``."""
+"""Back office for webhooks: merchant endpoints (secret never shown), events, deliveries and attempts
+(redeliver). Every action calls ``webhooks.services``. Inbound notifications (``InboundEvent``: read-only,
+replay) are registered by ``payments.inbound.admin``, next to the code that processes them."""
 
 from __future__ import annotations
 
@@ -12,14 +13,12 @@ from audit.adminlib import (
     audit_admin_action,
     confirmation_page,
     status_badge,
-    status_display,
     truncated_display,
 )
-from core.exceptions import EasyPayError
 
-from .models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
+from .models import DeliveryAttempt, Event, EventDelivery, WebhookEndpoint
 from .selectors import deliveries_failed, deliveries_overdue, delivery_is_overdue
-from .services import delivery_redeliver, event_redeliver, inbound_event_replay
+from .services import delivery_redeliver, event_redeliver
 
 
 def _replay_permission(request) -> bool:
@@ -28,53 +27,6 @@ def _replay_permission(request) -> bool:
 
 def _confirm_rows(objects, columns):
     return [{"pk": o.pk, "label": str(o), "columns": [(name, getter(o)) for name, getter in columns]} for o in objects]
-
-
-@admin.register(InboundEvent)
-class InboundEventAdmin(ReadOnlyModelAdmin):
-    list_display = (
-        "event_id_short",
-        "event_type_short",
-        "status_label",
-        "signature_valid",
-        "merchant_short",
-        "retry_count",
-        "created_at",
-    )
-    list_filter = ("status", "signature_valid", "event_type", "source")
-    event_id_short = truncated_display("event_id", description="event id", size="m")
-    event_type_short = truncated_display("event_type", description="event type", size="l")
-    status_label = status_display()
-    merchant_short = truncated_display("merchant__name", description="merchant", ordering="merchant__name")
-    search_fields = ("=event_id", "event_type")
-    list_select_related = ("merchant",)
-    # The signature header is a MAC of the body, not a secret, but it is noise here.
-    exclude = ("signature",)
-    actions = ("replay_events",)
-
-    def has_replay_permission(self, request):
-        return _replay_permission(request)
-
-    @admin.action(description="Replay selected notifications", permissions=["replay"])
-    def replay_events(self, request, queryset):
-        events = list(queryset)
-        if request.POST.get("post") != "yes":
-            rows = _confirm_rows(
-                events, [("Status", lambda e: status_badge(e.status)), ("Valid", lambda e: e.signature_valid)]
-            )
-            return confirmation_page(
-                self, request, queryset, action="replay_events", title="Replay notifications", rows=rows
-            )
-        for event in events:
-            try:
-                updated = inbound_event_replay(event=event)
-            except EasyPayError as exc:
-                audit_admin_action(request, event, "replay", result={"error": exc.code}, status_code=exc.status_code)
-                self.message_user(request, f"{event.event_id}: {exc.message}", messages.ERROR)
-                continue
-            audit_admin_action(request, event, "replay", result={"status": updated.status})
-            self.message_user(request, f"{event.event_id}: {updated.status}.", messages.SUCCESS)
-        return None
 
 
 @admin.register(WebhookEndpoint)

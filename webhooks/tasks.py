@@ -1,4 +1,6 @@
-"""Celery tasks of the webhooks app. Each takes ids, re-reads the rows and is safe to run twice."""
+"""Celery tasks of the webhooks app (the outbox's deliveries). Each takes ids, re-reads the rows and is
+safe to run twice. The Authorize.Net inbound tasks live in ``payments.inbound.tasks`` (their names
+still start with ``webhooks.tasks.``)."""
 
 from __future__ import annotations
 
@@ -38,24 +40,3 @@ def deliveries_retry_due() -> int:
     for delivery_id in due:
         delivery_attempt.delay(str(delivery_id))
     return len(due)
-
-
-@shared_task(name="webhooks.tasks.inbound_event_process", acks_late=True, ignore_result=True)
-def inbound_event_process(event_id: str) -> None:
-    """Apply one stored Authorize.Net notification (refresh the payment from the processor)."""
-    services.inbound_event_process(event_id=event_id)
-
-
-@shared_task(name="webhooks.tasks.inbound_events_retry_due", ignore_result=True)
-def inbound_events_retry_due() -> int:
-    """Every minute (beat): process notifications whose retry is due or whose worker died."""
-    due = services.inbound_events_due()
-    for event_id in due:
-        inbound_event_process.delay(str(event_id))
-    return len(due)
-
-
-@shared_task(name="webhooks.tasks.inbound_events_purge", ignore_result=True)
-def inbound_events_purge() -> int:
-    """Daily (beat): drop the forensic rows of rejected notifications past their retention."""
-    return services.inbound_events_purge()

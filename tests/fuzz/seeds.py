@@ -21,6 +21,7 @@ from django.db import close_old_connections
 from rest_framework.test import APIClient
 from schemathesis.core.parameters import ParameterLocation
 
+from payments.inbound import services as inbound_services
 from webhooks import services as webhook_services
 from webhooks.models import EventDelivery, InboundEvent, WebhookEndpoint
 
@@ -92,7 +93,7 @@ class Seeds:
                 merchant=self.merchant, url=f"https://hooks{n}.example.com/easypay", events=["*"]
             )
             ids.append(str(endpoint.pk))
-        webhook_services._endpoints_cache_invalidate(self.merchant.pk)
+        webhook_services.endpoints._endpoints_cache_invalidate(self.merchant.pk)
         self.pool("payments")  # their events now get a delivery per endpoint
         return ids
 
@@ -130,12 +131,12 @@ class Seeds:
             from payments.models import Payment
 
             payment = Payment.objects.get(pk=payment_id)
-            raw, headers = webhook_services.inbound_sample_build(
+            raw, headers = inbound_services.inbound_sample_build(
                 event_type="net.authorize.payment.authcapture.created",
                 transaction_id=payment.processor_transaction_id,
                 amount=payment.amount,
             )
-            receipt = webhook_services.inbound_receive(
+            receipt = inbound_services.inbound_receive(
                 raw_body=raw, headers=headers, source_ip="127.0.0.1", merchant_id=self.merchant.pk
             )
             ids.append(str(receipt.event.pk))

@@ -27,10 +27,10 @@ from hypothesis import strategies as st
 from accounts.models import APIKey, RevokedToken
 from audit.models import AuditLog
 from core.models import IdempotencyRecord
+from payments.inbound import services as inbound_services
 from payments.models import Payment, PaymentEvent, Refund
 from subscriptions.models import Subscription
 from tests.security.conftest import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
-from webhooks import services as webhook_services
 from webhooks import signing
 from webhooks.models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
 
@@ -73,8 +73,8 @@ class World:
         self.victim = make_api_key(merchant=owner.merchant, name="victim")
         self.event = Event.objects.filter(merchant=owner.merchant).order_by("created_at").first().pk
         self.delivery = EventDelivery.objects.filter(endpoint_id=self.endpoint).first().pk
-        raw, headers = webhook_services.inbound_sample_build()
-        self.inbound = webhook_services.inbound_receive(raw_body=raw, headers=headers, source_ip=None).event.pk
+        raw, headers = inbound_services.inbound_sample_build()
+        self.inbound = inbound_services.inbound_receive(raw_body=raw, headers=headers, source_ip=None).event.pk
         self.audit = AuditLog.objects.filter(merchant=owner.merchant).first().pk
 
     def path_value(self, op: Operation, name: str) -> str:
@@ -113,7 +113,7 @@ class World:
         if op.id in known:
             return dict(known[op.id])
         if op.id == f"POST {INBOUND}":
-            return json.loads(webhook_services.inbound_sample_build()[0])
+            return json.loads(inbound_services.inbound_sample_build()[0])
         return baseline_body(op) if op.body_schema else None
 
 

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audit.models import AuditLog
+from payments.inbound import services as inbound_services
 from payments.models import Payment
 from tests.security.conftest import PAYMENT, create_endpoint
 from webhooks import services as webhook_services
@@ -213,6 +214,6 @@ def test_a_hostile_notification_is_answered_cleanly_and_processed_without_raisin
     assert AuditLog.objects.count() == audited + 1
     if response.status_code == 200:
         event_id = response.json()["data"]["id"]
-        processed = webhook_services.inbound_event_process(event_id=event_id)
+        processed = inbound_services.inbound_event_process(event_id=event_id)
         assert processed.status in {s.value for s in InboundEvent.Status}
         assert processed.status != InboundEvent.Status.PROCESSING

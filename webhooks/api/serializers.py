@@ -6,23 +6,14 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
-from ..services import ANET_EVENT_TYPES, EVENT_TYPES
+from core.serializers import StrictInputMixin
+
+from ..catalogue import EVENT_TYPES
+from ..models import DeliveryAttempt, Event, EventDelivery, WebhookEndpoint
 
 
 def _iso(value) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-class StrictInputMixin:
-    """Unknown fields are a 400, not silently dropped (read-only fields echoed back are ignored)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
-        return super().to_internal_value(data)
 
 
 class WebhookEndpointSerializer(StrictInputMixin, serializers.ModelSerializer):
@@ -140,53 +131,3 @@ class EventSerializer(serializers.ModelSerializer):
         if EventDelivery.Status.SUCCEEDED in statuses:
             return "succeeded"
         return None
-
-
-class InboundEventSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = InboundEvent
-        fields = (
-            "id",
-            "event_id",
-            "event_type",
-            "source",
-            "status",
-            "signature_valid",
-            "retry_count",
-            "error_message",
-            "next_attempt_at",
-            "processed_at",
-            "payload",
-            "metadata",
-            "created_at",
-            "updated_at",
-        )
-
-
-class InboundReceiptSerializer(serializers.Serializer):
-    received = serializers.BooleanField()
-    id = serializers.UUIDField()
-    duplicate = serializers.BooleanField()
-
-
-class InboundTestRequestSerializer(StrictInputMixin, serializers.Serializer):
-    event_type = serializers.ChoiceField(
-        choices=[t for t in ANET_EVENT_TYPES if t.startswith("net.authorize.payment.")],
-        default="net.authorize.payment.authcapture.created",
-        required=False,
-    )
-    transaction_id = serializers.RegexField(r"^[0-9]{1,20}$", required=False, help_text="Authorize.Net transId.")
-    payment_id = serializers.UUIDField(required=False, help_text="One of your payments: uses its transaction id.")
-
-
-class InboundTestResponseSerializer(serializers.Serializer):
-    received = serializers.BooleanField()
-    id = serializers.UUIDField()
-    duplicate = serializers.BooleanField()
-    notification = serializers.JSONField()
-    event = InboundEventSerializer()
-
-
-class AnetEventTypesSerializer(serializers.Serializer):
-    event_types = serializers.ListField(child=serializers.CharField())
-    handled = serializers.ListField(child=serializers.CharField())

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from webhooks import services
 from webhooks.models import EventDelivery
+from webhooks.services import endpoints
 
 
 def _endpoint_selects(queries) -> list[str]:
@@ -16,7 +17,7 @@ def _endpoint_selects(queries) -> list[str]:
 
 def _expire_marker(merchant) -> None:
     """Forget the cached entry (as its TTL would), so the next event caches the list again."""
-    cache.delete(services._endpoints_cache_key(merchant.pk))
+    cache.delete(endpoints._endpoints_cache_key(merchant.pk))
 
 
 def test_endpoint_created_then_event_recorded_immediately_is_delivered(merchant, receiver, endpoint_for, emit):
@@ -77,14 +78,14 @@ def test_reactivated_endpoint_and_changed_types_are_seen_at_once(merchant, recei
 def test_endpoint_writes_mark_the_list_stale_now_and_on_commit(
     merchant, receiver, endpoint_for, django_capture_on_commit_callbacks
 ):
-    key = services._endpoints_cache_key(merchant.pk)
+    key = endpoints._endpoints_cache_key(merchant.pk)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         endpoint, _ = endpoint_for(merchant, receiver.url)
-    assert cache.get(key) == services._ENDPOINTS_STALE  # before the commit
+    assert cache.get(key) == endpoints._ENDPOINTS_STALE  # before the commit
     cache.set(key, [])  # a reader that read the rows before the commit
     for callback in callbacks:
         callback()
-    assert cache.get(key) == services._ENDPOINTS_STALE  # the commit replaced it
+    assert cache.get(key) == endpoints._ENDPOINTS_STALE  # the commit replaced it
     for change in (
         lambda: services.endpoint_update(endpoint=endpoint, description="x"),
         lambda: services.endpoint_rotate_secret(endpoint=endpoint),
@@ -92,17 +93,17 @@ def test_endpoint_writes_mark_the_list_stale_now_and_on_commit(
     ):
         cache.set(key, [])
         change()
-        assert cache.get(key) == services._ENDPOINTS_STALE
+        assert cache.get(key) == endpoints._ENDPOINTS_STALE
 
 
 def test_a_reader_never_overwrites_the_stale_marker(merchant, receiver, endpoint_for):
     endpoint, _ = endpoint_for(merchant, receiver.url)
-    key = services._endpoints_cache_key(merchant.pk)
-    assert cache.get(key) == services._ENDPOINTS_STALE
-    assert services._active_endpoints(merchant.pk) == [(str(endpoint.pk), ("*",))]
-    assert cache.get(key) == services._ENDPOINTS_STALE  # read from the database, not cached
+    key = endpoints._endpoints_cache_key(merchant.pk)
+    assert cache.get(key) == endpoints._ENDPOINTS_STALE
+    assert endpoints._active_endpoints(merchant.pk) == [(str(endpoint.pk), ("*",))]
+    assert cache.get(key) == endpoints._ENDPOINTS_STALE  # read from the database, not cached
     _expire_marker(merchant)
-    assert services._active_endpoints(merchant.pk) == [(str(endpoint.pk), ("*",))]
+    assert endpoints._active_endpoints(merchant.pk) == [(str(endpoint.pk), ("*",))]
     assert cache.get(key) == {"rows": [(str(endpoint.pk), ("*",))]}
 
 

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from webhooks.models import InboundEvent
 
 URL = "/api/v1/webhooks/authorize-net"
+EVENTS_URL = "/api/v1/webhooks/authorize-net/events"
 
 
 def notification(**overrides) -> bytes:
@@ -214,3 +215,14 @@ def test_inbound_results_are_counted(db, client):
     post(client, body, sign(body))
     post(client, body, "sha512=00")
     assert {r: count(r) - before[r] for r in before} == {"accepted": 1, "duplicate": 1, "invalid_signature": 1}
+
+
+def test_the_inbound_routes_are_audited_as_the_webhooks_service(db, client, api_client):
+    """The code moved to payments.inbound; the audit trail still files these routes under webhooks."""
+    from audit.models import AuditLog
+
+    body = notification()
+    assert post(client, body, sign(body), HTTP_X_REQUEST_ID="inbound-audit-1").status_code == 200
+    assert api_client.get(EVENTS_URL, HTTP_X_REQUEST_ID="inbound-audit-2").status_code == 200
+    assert AuditLog.objects.get(correlation_id="inbound-audit-1").service_name == "webhooks"
+    assert AuditLog.objects.get(correlation_id="inbound-audit-2").service_name == "webhooks"

@@ -11,8 +11,9 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from payments.inbound import tasks
 from payments.models import Payment
-from webhooks import signing, tasks
+from webhooks import signing
 from webhooks.models import InboundEvent
 
 CALLBACK = "/api/v1/webhooks/authorize-net"

@@ -13,6 +13,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from prometheus_client import REGISTRY
 
+from payments.inbound import tasks as inbound_tasks
 from webhooks import services, tasks
 from webhooks.models import DeliveryAttempt, Event, EventDelivery
 
@@ -391,7 +392,7 @@ def test_with_a_real_broker_retries_are_scheduled_with_a_countdown(
 
 def test_tasks_ack_late_so_a_killed_worker_redelivers():
     assert tasks.delivery_attempt.acks_late is True
-    assert tasks.inbound_event_process.acks_late is True
+    assert inbound_tasks.inbound_event_process.acks_late is True
 
 
 def test_metrics_endpoint_exposes_webhook_counters(client, merchant, receiver, endpoint_for, emit):
