@@ -39,9 +39,9 @@ from payments.models import PaymentStatus
 from webhooks.services import event_record
 
 from . import cycles
-from .api.serializers import subscription_data
 from .metrics import BILLING_TOTAL
 from .models import BillingAttempt, Subscription
+from .payloads import subscription_payload
 from .states import mark_cancelled
 
 logger = logging.getLogger("easypay.subscriptions.billing")
@@ -398,7 +398,7 @@ def _learn_card(sub: Subscription, payment) -> None:
 
 
 def _event(sub: Subscription, event_type: str) -> None:
-    event_record(merchant_id=sub.merchant_id, event_type=event_type, data=subscription_data(sub))
+    event_record(merchant_id=sub.merchant_id, event_type=event_type, data=subscription_payload(sub))
 
 
 # --- crash recovery -----------------------------------------------------------------------------
