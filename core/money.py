@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from rest_framework import serializers
 
-from core.exceptions import ValidationFailed
+from core.errors import ValidationFailed
 
 # ISO 4217 exponents of the currencies Authorize.Net settles; the configured list picks among them.
 CURRENCY_EXPONENTS: dict[str, int] = {

@@ -34,7 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.exceptions import EasyPayError, ServiceUnavailable
+from core.errors import EasyPayError, ServiceUnavailable
 from payments.models import PaymentStatus
 from webhooks.services import event_record
 

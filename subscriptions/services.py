@@ -15,7 +15,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.exceptions import CardDeclined, InvalidState, ProcessorError, ServiceUnavailable, ValidationFailed
+from core.errors import CardDeclined, InvalidState, ProcessorError, ServiceUnavailable, ValidationFailed
 from webhooks.services import event_record
 
 from . import cycles

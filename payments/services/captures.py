@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from core.exceptions import InvalidState, ProcessorError, ServiceUnavailable
+from core.errors import InvalidState, ProcessorError, ServiceUnavailable
 from payments.gateways import (
     GatewayUnavailable,
     Outcome,

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.exceptions import ServiceUnavailable, ValidationFailed
+from core.errors import ServiceUnavailable, ValidationFailed
 from core.money import checked_amount
 from payments.gateways import (
     ChargeRequest,

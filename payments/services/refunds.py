@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from core.exceptions import InvalidState, ProcessorError, RefundLimitExceeded, ServiceUnavailable
+from core.errors import InvalidState, ProcessorError, RefundLimitExceeded, ServiceUnavailable
 from core.money import format_amount, from_minor_units, to_minor_units
 from payments.gateways import (
     GatewayResult,

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db import transaction
 
-from core.exceptions import ValidationFailed
+from core.errors import ValidationFailed
 from payments.models import Payment
 from payments.services.common import (
     after_commit,
