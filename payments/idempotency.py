@@ -60,8 +60,9 @@ OPENAPI_PARAMETER = OpenApiParameter(
     ),
 )
 
-# The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
-_serving: ContextVar[IdempotencyRecord | None] = ContextVar("easypay_idempotency_serving", default=None)
+# The claim of the request being served and the status its action answers a success with, while the
+# action runs (see idempotency_complete_with_outcome).
+_serving: ContextVar[tuple[IdempotencyRecord, int] | None] = ContextVar("easypay_idempotency_serving", default=None)
 
 
 def ttl() -> timedelta:
@@ -164,7 +165,7 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, r
     )
 
 
-def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
+def idempotency_complete_with_outcome(*, body: Any, status: int | None = None) -> None:
     """Complete the claim of the request being served (if any) inside the caller's transaction, the one
     that records the action's outcome, with the response the view will give for it: one UPDATE in that
     transaction instead of a transaction of its own after the response is built.
@@ -173,11 +174,16 @@ def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
     got (status and the exact stored JSON) with what this stored, and stores the real one when they
     differ. The record is taken as completed only once the transaction commits; a rolled-back outcome
     leaves the claim in progress, handled as before. Used once per request.
+
+    ``status`` defaults to the one the action declared for a success (``idempotent(success_status=)``),
+    so a service completing the claim need not know HTTP.
     """
-    record = _serving.get()
-    if record is None or not transaction.get_connection().in_atomic_block:
+    serving = _serving.get()
+    if serving is None or not transaction.get_connection().in_atomic_block:
         return
     _serving.set(None)
+    record, success_status = serving
+    status = success_status if status is None else status
     record.completed_early = True
     text = _stored_body(body)
     IdempotencyRecord.objects.filter(pk=record.pk).update(
@@ -258,14 +264,15 @@ def _without_secrets(data: Any, secret_fields: tuple[str, ...]) -> Any:
     return {**data, "data": cleaned} if "error" in data else cleaned
 
 
-def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
+def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = (), success_status: int = 200):
     """Decorate a ViewSet action (after authentication and permissions have run) with key handling.
 
     ``@idempotent`` or ``@idempotent(secret_fields=("secret",))``: the named response fields are
-    never stored, and answer ``null`` on a replay (see the module docstring).
+    never stored, and answer ``null`` on a replay (see the module docstring). ``success_status``: the
+    status the action answers a success with (a completion predicted by the service stores it).
     """
     if view_method is None:
-        return functools.partial(idempotent, secret_fields=tuple(secret_fields))
+        return functools.partial(idempotent, secret_fields=tuple(secret_fields), success_status=success_status)
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -285,7 +292,7 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
         # Set when this request took over a claim whose first request died: the action must look
         # for what that request already did (see PaymentViewSet.create).
         request.idempotency_claimed_since = getattr(record, "claimed_since", None)
-        serving = _serving.set(record)
+        serving = _serving.set((record, success_status))
         try:
             try:
                 response = view_method(self, request, *args, **kwargs)

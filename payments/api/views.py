@@ -195,7 +195,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             OpenApiExample("Captured", response_only=True, status_codes=["201"], value=PAYMENT_EXAMPLE),
         ],
     )
-    @idempotent
+    @idempotent(success_status=status.HTTP_201_CREATED)
     def create(self, request):
         principal = request.user
         serializer = PaymentCreateSerializer(data=request.data, context={"mode_is_test": principal.is_test})

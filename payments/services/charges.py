@@ -293,9 +293,9 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
             locked.save()
         PaymentEvent.objects.bulk_create(log)
         if data is not None and locked.status in _CREATED_STATUSES:
-            # POST /payments answers 201 with exactly this dict: its Idempotency-Key claim is completed
-            # in this transaction (the decorator re-checks it against the response it got).
-            idempotency_complete_with_outcome(status=201, body=data)
+            # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
+            # completed in this transaction (the decorator re-checks it against the response it got).
+            idempotency_complete_with_outcome(body=data)
         after_commit(locked, statuses)
     if data is not None:
         locked.api_data = data
