@@ -139,12 +139,12 @@ def _claim_batch(*, today: date, after, batch_size: int, report: BillingReport):
             return claimed, None
         periods = {sub.pk: _period_to_bill(sub) for sub in rows}
         numbers = {
-            (r["subscription_id"], r["period_start"]): r["n"]
-            for r in BillingAttempt.objects.filter(
-                subscription_id__in=[s.pk for s in rows], period_start__in=set(periods.values())
+            (row["subscription_id"], row["period_start"]): row["latest"]
+            for row in BillingAttempt.objects.filter(
+                subscription_id__in=[sub.pk for sub in rows], period_start__in=set(periods.values())
             )
             .values("subscription_id", "period_start")
-            .annotate(n=Max("attempt_number"))
+            .annotate(latest=Max("attempt_number"))
         }
         now = timezone.now()
         for sub in rows:
@@ -307,7 +307,9 @@ def _finish_unbilled(attempt: BillingAttempt, *, reason: str, message: str = "")
 
 
 def _hard_decline(reason_code: str | None) -> bool:
-    return bool(reason_code) and str(reason_code) in {str(c) for c in settings.SUBSCRIPTION_HARD_DECLINE_REASON_CODES}
+    return bool(reason_code) and str(reason_code) in {
+        str(code) for code in settings.SUBSCRIPTION_HARD_DECLINE_REASON_CODES
+    }
 
 
 def _record_outcome(*, attempt_id, subscription_id, payment, today: date, report: BillingReport) -> None:
