@@ -1,4 +1,6 @@
-"""EasyPay's error types and the one DRF exception handler that renders them (CONTRACT section 2).
+"""The one DRF exception handler that renders EasyPay's errors (CONTRACT section 2).
+
+The error types are plain exceptions defined in ``core.errors`` (re-exported here).
 
 Every error leaves the API as
 ``{"error": {"code", "message", "details"}, "request_id", "timestamp"}``; the renderer adds the
@@ -15,109 +17,26 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions as drf
-from rest_framework import status
 from rest_framework.response import Response
 
+from core.errors import (  # noqa: F401  (re-exported: the error types are imported from here too)
+    APIKeyLimitReached,
+    AuthenticationFailed,
+    CardDeclined,
+    EasyPayError,
+    IdempotencyConflict,
+    InvalidState,
+    IPNotAllowed,
+    NotFound,
+    PermissionDenied,
+    ProcessorError,
+    RateLimited,
+    RefundLimitExceeded,
+    ServiceUnavailable,
+    ValidationFailed,
+)
+
 logger = logging.getLogger("easypay.errors")
-
-
-class EasyPayError(drf.APIException):
-    """Base class: a stable machine-readable ``code``, a message and optional details."""
-
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "error"
-    message = "The request could not be processed."
-
-    def __init__(
-        self,
-        message: str | None = None,
-        *,
-        details: dict[str, Any] | None = None,
-        data: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.message = message or self.message
-        self.details = details or {}
-        self.data = data
-        self.headers = headers or {}
-        super().__init__(detail=self.message, code=self.code)
-
-
-class ValidationFailed(EasyPayError):
-    status_code = status.HTTP_400_BAD_REQUEST
-    code = "validation_error"
-    message = "The request is invalid."
-
-
-class AuthenticationFailed(EasyPayError):
-    status_code = status.HTTP_401_UNAUTHORIZED
-    code = "authentication_failed"
-    message = "Authentication credentials were missing or invalid."
-
-
-class PermissionDenied(EasyPayError):
-    status_code = status.HTTP_403_FORBIDDEN
-    code = "permission_denied"
-    message = "This credential lacks the permission for this action."
-
-
-class RefundLimitExceeded(PermissionDenied):
-    code = "refund_limit_exceeded"
-    message = "This refund is over what your role may refund on this payment."
-
-
-class IPNotAllowed(EasyPayError):
-    status_code = status.HTTP_403_FORBIDDEN
-    code = "ip_not_allowed"
-    message = "Requests from this IP address are not allowed for this credential."
-
-
-class CardDeclined(EasyPayError):
-    status_code = status.HTTP_402_PAYMENT_REQUIRED
-    code = "card_declined"
-    message = "The card was declined."
-
-
-class NotFound(EasyPayError):
-    status_code = status.HTTP_404_NOT_FOUND
-    code = "not_found"
-    message = "The requested resource does not exist."
-
-
-class InvalidState(EasyPayError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "invalid_state"
-    message = "The resource is not in a state that allows this action."
-
-
-class APIKeyLimitReached(EasyPayError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "api_key_limit_reached"
-    message = "This merchant has as many active API keys as it may have; revoke one first."
-
-
-class IdempotencyConflict(EasyPayError):
-    status_code = status.HTTP_409_CONFLICT
-    code = "idempotency_conflict"
-    message = "This Idempotency-Key was used with a different request."
-
-
-class RateLimited(EasyPayError):
-    status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    code = "rate_limited"
-    message = "Too many requests."
-
-
-class ProcessorError(EasyPayError):
-    status_code = status.HTTP_502_BAD_GATEWAY
-    code = "processor_error"
-    message = "The payment processor could not complete the request."
-
-
-class ServiceUnavailable(EasyPayError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "service_unavailable"
-    message = "The service is temporarily unavailable."
 
 
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:

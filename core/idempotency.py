@@ -74,6 +74,9 @@ class _Claim:
     # (status, stored JSON) once that transaction committed.
     completed_early: bool = False
     completed_with: tuple[int, str] | None = None
+    # The status the action answers a success with (``idempotent(success_status=)``): a completion
+    # predicted by the service stores it, so the service need not know HTTP.
+    success_status: int = 200
 
 
 # The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
@@ -185,7 +188,7 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, r
     )
 
 
-def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
+def idempotency_complete_with_outcome(*, body: Any, status: int | None = None) -> None:
     """Complete the claim of the request being served (if any) inside the caller's transaction, the one
     that records the action's outcome, with the response the view will give for it: one UPDATE in that
     transaction instead of a transaction of its own after the response is built.
@@ -194,12 +197,16 @@ def idempotency_complete_with_outcome(*, status: int, body: Any) -> None:
     got (status and the exact stored JSON) with what this stored, and stores the real one when they
     differ. The record is taken as completed only once the transaction commits; a rolled-back outcome
     leaves the claim in progress, handled as before. Used once per request.
+
+    ``status`` defaults to the one the action declared for a success (``idempotent(success_status=)``),
+    so a service completing the claim need not know HTTP.
     """
     claim = _serving.get()
     if claim is None or not transaction.get_connection().in_atomic_block:
         return
     _serving.set(None)
     claim.completed_early = True
+    status = claim.success_status if status is None else status
     text = _stored_body(body)
     IdempotencyRecord.objects.filter(pk=claim.record.pk).update(
         status=IdempotencyRecord.Status.COMPLETED,
@@ -283,14 +290,15 @@ def _without_secrets(data: Any, secret_fields: tuple[str, ...]) -> Any:
     return {**data, "data": cleaned} if "error" in data else cleaned
 
 
-def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
+def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = (), success_status: int = 200):
     """Decorate a ViewSet action (after authentication and permissions have run) with key handling.
 
     ``@idempotent`` or ``@idempotent(secret_fields=("secret",))``: the named response fields are
-    never stored, and answer ``null`` on a replay (see the module docstring).
+    never stored, and answer ``null`` on a replay (see the module docstring). ``success_status``: the
+    status the action answers a success with (a completion predicted by the service stores it).
     """
     if view_method is None:
-        return functools.partial(idempotent, secret_fields=tuple(secret_fields))
+        return functools.partial(idempotent, secret_fields=tuple(secret_fields), success_status=success_status)
 
     @functools.wraps(view_method)
     def wrapper(self, request, *args, **kwargs):
@@ -311,6 +319,7 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = ()):
         # Set when this request took over a claim whose first request died: the action must look
         # for what that request already did (see PaymentViewSet.create).
         request.idempotency_claimed_since = claim.claimed_since
+        claim.success_status = success_status
         serving = _serving.set(claim)
         try:
             try:

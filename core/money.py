@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from rest_framework import serializers
 
+from core.errors import ValidationFailed
+
 # ISO 4217 exponents of the currencies Authorize.Net settles; the configured list picks among them.
 CURRENCY_EXPONENTS: dict[str, int] = {
     "USD": 2,
@@ -109,6 +111,20 @@ def parse_amount(value: object, currency: str | None, *, allow_zero: bool = Fals
     if currency is not None and currency in CURRENCY_EXPONENTS:
         amount = amount.quantize(quantum(currency))
     return amount
+
+
+def checked_amount(amount: Decimal, currency: str) -> Decimal:
+    """A service's amount check: ``amount`` (already a ``Decimal``) quantized to ``currency``, or
+    ``ValidationFailed`` naming the field. ``parse_amount`` is the API's text -> ``Decimal`` step."""
+    if currency not in supported_currencies() or currency not in CURRENCY_EXPONENTS:
+        raise ValidationFailed(details={"currency": [f"Currency '{currency}' is not supported."]})
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise ValidationFailed(details={"amount": ["Must be greater than zero."]})
+    if amount > max_amount():
+        raise ValidationFailed(details={"amount": [f"Must not exceed {max_amount()}."]})
+    if amount != amount.quantize(quantum(currency)):
+        raise ValidationFailed(details={"amount": [f"Too many decimal places for {currency}."]})
+    return amount.quantize(quantum(currency))
 
 
 def format_amount(amount: Decimal | None, currency: str) -> str | None:

@@ -504,8 +504,8 @@ def notification_resend(*, notification: Notification) -> Notification:
 
 def renewal_reminders_queue(*, today: date) -> int:
     """Remind customers of merchants that turned reminders on, N days before the next charge."""
-    from subscriptions.api.serializers import subscription_data
     from subscriptions.models import Subscription
+    from subscriptions.payloads import subscription_payload as subscription_data
 
     queued = 0
     for prefs in NotificationSettings.objects.filter(renewal_reminder=True):
@@ -532,8 +532,8 @@ def renewal_reminders_queue(*, today: date) -> int:
 def expiring_cards_queue(*, today: date) -> int:
     """Warn the customer of an active subscription whose stored card expires before it is next charged
     (or within NOTIFICATION_CARD_EXPIRING_DAYS): once per card expiry."""
-    from subscriptions.api.serializers import subscription_data
     from subscriptions.models import Subscription
+    from subscriptions.payloads import subscription_payload as subscription_data
 
     horizon = today + timedelta(days=settings.NOTIFICATION_CARD_EXPIRING_DAYS)
     queued = 0

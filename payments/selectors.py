@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from django.db.models import QuerySet
 
-from core.exceptions import NotFound
+from core.errors import NotFound
 from payments.models import Payment, Refund
 
 # Refunds asked of the processor and not yet known to have failed: their amount is reserved.

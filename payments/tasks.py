@@ -84,7 +84,7 @@ def sync_settlements(*, on_date: date | None = None) -> dict:
     settled, errors = [], []
     for payment in candidates.order_by("created_at")[: _batch_size()]:
         try:
-            payment = services.payment_settlement_sync(payment=payment)
+            payment = services.payment_reconcile(payment=payment, settlement=True)
         except GatewayError as exc:
             errors.append({"payment_id": str(payment.pk), "error": str(exc)})
             continue

@@ -34,14 +34,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from core.exceptions import EasyPayError, ServiceUnavailable
+from core.errors import EasyPayError, ServiceUnavailable
 from payments.models import PaymentStatus
 from webhooks.services import event_record
 
 from . import cycles
-from .api.serializers import subscription_data
 from .metrics import BILLING_TOTAL
 from .models import BillingAttempt, Subscription
+from .payloads import subscription_payload
 from .states import mark_cancelled
 
 logger = logging.getLogger("easypay.subscriptions.billing")
@@ -139,12 +139,12 @@ def _claim_batch(*, today: date, after, batch_size: int, report: BillingReport):
             return claimed, None
         periods = {sub.pk: _period_to_bill(sub) for sub in rows}
         numbers = {
-            (r["subscription_id"], r["period_start"]): r["n"]
-            for r in BillingAttempt.objects.filter(
-                subscription_id__in=[s.pk for s in rows], period_start__in=set(periods.values())
+            (row["subscription_id"], row["period_start"]): row["latest"]
+            for row in BillingAttempt.objects.filter(
+                subscription_id__in=[sub.pk for sub in rows], period_start__in=set(periods.values())
             )
             .values("subscription_id", "period_start")
-            .annotate(n=Max("attempt_number"))
+            .annotate(latest=Max("attempt_number"))
         }
         now = timezone.now()
         for sub in rows:
@@ -307,7 +307,9 @@ def _finish_unbilled(attempt: BillingAttempt, *, reason: str, message: str = "")
 
 
 def _hard_decline(reason_code: str | None) -> bool:
-    return bool(reason_code) and str(reason_code) in {str(c) for c in settings.SUBSCRIPTION_HARD_DECLINE_REASON_CODES}
+    return bool(reason_code) and str(reason_code) in {
+        str(code) for code in settings.SUBSCRIPTION_HARD_DECLINE_REASON_CODES
+    }
 
 
 def _record_outcome(*, attempt_id, subscription_id, payment, today: date, report: BillingReport) -> None:
@@ -398,7 +400,7 @@ def _learn_card(sub: Subscription, payment) -> None:
 
 
 def _event(sub: Subscription, event_type: str) -> None:
-    event_record(merchant_id=sub.merchant_id, event_type=event_type, data=subscription_data(sub))
+    event_record(merchant_id=sub.merchant_id, event_type=event_type, data=subscription_payload(sub))
 
 
 # --- crash recovery -----------------------------------------------------------------------------

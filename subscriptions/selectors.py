@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import QuerySet
 
-from core.exceptions import NotFound
+from core.errors import NotFound
 
 from .models import Subscription
 

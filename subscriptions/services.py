@@ -15,12 +15,12 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from core.exceptions import CardDeclined, InvalidState, ProcessorError, ServiceUnavailable, ValidationFailed
+from core.errors import CardDeclined, InvalidState, ProcessorError, ServiceUnavailable, ValidationFailed
 from webhooks.services import event_record
 
 from . import cycles
-from .api.serializers import subscription_data
 from .models import Subscription
+from .payloads import subscription_payload
 from .states import mark_cancelled
 
 
@@ -140,7 +140,7 @@ def subscription_create(
         with transaction.atomic():
             subscription.save(force_insert=True)
             event_record(
-                merchant_id=merchant.pk, event_type="subscription.created", data=subscription_data(subscription)
+                merchant_id=merchant.pk, event_type="subscription.created", data=subscription_payload(subscription)
             )
     except IntegrityError:
         raise ValidationFailed(
@@ -178,7 +178,7 @@ def subscription_update(*, subscription: Subscription, data: dict[str, Any]) -> 
             sub.payment_method = payment_method
             changed.append("payment_method")
         sub.save(update_fields=[*changed, "updated_at"])
-        event_record(merchant_id=sub.merchant_id, event_type="subscription.updated", data=subscription_data(sub))
+        event_record(merchant_id=sub.merchant_id, event_type="subscription.updated", data=subscription_payload(sub))
     return sub
 
 
@@ -190,7 +190,7 @@ def subscription_pause(*, subscription: Subscription) -> Subscription:
         sub.status = Subscription.Status.PAUSED
         sub.paused_at = timezone.now()
         sub.save(update_fields=["status", "paused_at", "updated_at"])
-        event_record(merchant_id=sub.merchant_id, event_type="subscription.paused", data=subscription_data(sub))
+        event_record(merchant_id=sub.merchant_id, event_type="subscription.paused", data=subscription_payload(sub))
     return sub
 
 
@@ -216,7 +216,7 @@ def subscription_resume(*, subscription: Subscription, today: date | None = None
         sub.failure_count = 0
         sub.next_billing_date = resume_billing_date(subscription=sub, today=today)
         sub.save(update_fields=["status", "paused_at", "failure_count", "next_billing_date", "updated_at"])
-        event_record(merchant_id=sub.merchant_id, event_type="subscription.resumed", data=subscription_data(sub))
+        event_record(merchant_id=sub.merchant_id, event_type="subscription.resumed", data=subscription_payload(sub))
     return sub
 
 
@@ -228,7 +228,7 @@ def subscription_cancel(*, subscription: Subscription) -> Subscription:
             raise InvalidState("This subscription is already cancelled.")
         mark_cancelled(sub)
         sub.save(update_fields=["status", "cancelled_at", "next_billing_date", "updated_at"])
-        event_record(merchant_id=sub.merchant_id, event_type="subscription.cancelled", data=subscription_data(sub))
+        event_record(merchant_id=sub.merchant_id, event_type="subscription.cancelled", data=subscription_payload(sub))
     return sub
 
 

@@ -25,12 +25,12 @@ from payments.api.serializers import (
     PaymentSerializer,
     PaymentUpdateSerializer,
     RefundCreateSerializer,
-    payment_data,
     payments_data,
 )
 from payments.cache import payment_cache_fill, payment_cache_read
 from payments.filters import PaymentFilter
 from payments.models import Payment, PaymentStatus
+from payments.payloads import payment_payload
 from payments.selectors import payment_get, payment_list
 
 ERROR_SCHEMA = inline_serializer(
@@ -93,7 +93,7 @@ ERRORS = {
 def _created_response(payment: Payment) -> Response:
     """201 for an approval (captured or authorized) and for a charge held for review (status held)."""
     # payment_create hands back the dict it serialized for the outcome's event: the same state.
-    data = getattr(payment, "api_data", None) or payment_data(payment)
+    data = getattr(payment, "api_data", None) or payment_payload(payment)
     if payment.status == PaymentStatus.DECLINED:
         raise CardDeclined(
             f"The card was declined: {payment.processor_response_message or 'no reason given'}",
@@ -154,7 +154,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             return Response(cached)
         alias = read_alias(merchant_id)
         payment = payment_get(merchant_id=merchant_id, payment_id=pk, using=alias)
-        data = payment_data(payment)
+        data = payment_payload(payment)
         if alias == "default":  # the cache is only ever filled from the primary
             payment_cache_fill(merchant_id=merchant_id, payment_id=payment.pk, data=data, lease=lease)
         return Response(data)
@@ -195,21 +195,12 @@ class PaymentViewSet(viewsets.GenericViewSet):
             OpenApiExample("Captured", response_only=True, status_codes=["201"], value=PAYMENT_EXAMPLE),
         ],
     )
-    @idempotent
+    @idempotent(success_status=status.HTTP_201_CREATED)
     def create(self, request):
         principal = request.user
         serializer = PaymentCreateSerializer(data=request.data, context={"mode_is_test": principal.is_test})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        claimed_since = getattr(request, "idempotency_claimed_since", None)
-        if claimed_since is not None:
-            earlier = services.payment_for_retried_key(
-                merchant=principal.merchant,
-                idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
-                since=claimed_since,
-            )
-            if earlier is not None:
-                return _created_response(earlier)
         payment = services.payment_create(
             merchant_id=principal.merchant_id,
             is_test=principal.is_test,
@@ -225,6 +216,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             metadata=data["metadata"],
             external_id=data.get("external_id"),
             idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
+            key_claimed_since=getattr(request, "idempotency_claimed_since", None),
         )
         return _created_response(payment)
 
@@ -240,7 +232,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = PaymentUpdateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = services.payment_update(payment=payment, **serializer.validated_data)
-        return Response(payment_data(payment))
+        return Response(payment_payload(payment))
 
     @extend_schema(
         summary="Partially update a payment's description, metadata, customer_email or customer_name",
@@ -265,7 +257,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = PaymentCaptureSerializer(data=request.data, context={"currency": payment.currency})
         serializer.is_valid(raise_exception=True)
         payment = services.payment_capture(payment=payment, amount=serializer.validated_data.get("amount"))
-        return Response(payment_data(payment))
+        return Response(payment_payload(payment))
 
     @extend_schema(
         summary="Refund a captured payment, fully or partially",
@@ -290,7 +282,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             amount=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason", ""),
         )
-        return Response(payment_data(payment_get(merchant_id=request.user.merchant_id, payment_id=payment.pk)))
+        return Response(payment_payload(payment_get(merchant_id=request.user.merchant_id, payment_id=payment.pk)))
 
     @extend_schema(
         summary="Cancel (void) an authorized or not yet settled payment",
@@ -306,4 +298,4 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = PaymentCancelSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         payment = services.payment_void(payment=payment)
-        return Response(payment_data(payment))
+        return Response(payment_payload(payment))

@@ -65,7 +65,7 @@ def test_the_api_does_not_cache_a_row_read_before_a_concurrent_refund(api_client
 
     pid = captured["id"]
     payment_cache_invalidate(merchant_id=_merchant_id(pid), payment_id=pid)
-    real_payment_data = views.payment_data
+    real_payment_data = views.payment_payload
     raced = []
 
     def read_then_refund(payment):
@@ -75,10 +75,10 @@ def test_the_api_does_not_cache_a_row_read_before_a_concurrent_refund(api_client
             assert post(api_client, pid, "refund", {"amount": "1.00"}).status_code == 200
         return data
 
-    monkeypatch.setattr(views, "payment_data", read_then_refund)
+    monkeypatch.setattr(views, "payment_payload", read_then_refund)
     first = api_client.get(f"/api/v1/payments/{pid}").json()["data"]
     assert first["refunded_amount"] == "0.00"  # what it read before the refund
-    monkeypatch.setattr(views, "payment_data", real_payment_data)
+    monkeypatch.setattr(views, "payment_payload", real_payment_data)
     second = api_client.get(f"/api/v1/payments/{pid}").json()["data"]
     assert (second["refunded_amount"], second["status"]) == ("1.00", "partially_refunded")
 

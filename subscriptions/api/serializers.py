@@ -9,6 +9,7 @@ from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, parse_amount, validate_currency
 
 from ..models import Subscription
+from ..payloads import subscription_payload
 
 UPDATABLE_FIELDS = (
     "amount",
@@ -79,8 +80,8 @@ class SubscriptionSerializer(serializers.ModelSerializer):
 
 
 def subscription_data(subscription: Subscription) -> dict:
-    """The subscription exactly as the API returns it (also the ``data`` of its events)."""
-    return dict(SubscriptionSerializer(subscription).data)
+    """The subscription exactly as the API returns it (also the ``data`` of its events): its payload."""
+    return subscription_payload(subscription)
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True})
