@@ -12,7 +12,7 @@ from rest_framework.response import Response
 
 from payments import idempotency
 from payments.models import IdempotencyRecord, Payment
-from payments.tests.conftest import charges, create
+from payments.tests.factories import charges, create
 
 pytestmark = pytest.mark.django_db
 

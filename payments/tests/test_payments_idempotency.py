@@ -12,7 +12,7 @@ from django.utils import timezone
 from payments.idempotency import idempotency_begin, request_fingerprint
 from payments.models import IdempotencyRecord, Payment, Refund
 from payments.tasks import idempotency_purge
-from payments.tests.conftest import body, charges, create
+from payments.tests.factories import body, charges, create
 
 pytestmark = pytest.mark.django_db
 
