@@ -78,10 +78,11 @@ cluster-test: venv ## every cluster fault test (long)
 cluster-test-ci: venv ## the bounded cluster fault tests CI runs
 	env -u REDIS_URL -u DATABASE_URL EASYPAY_CLUSTER=1 $(PY) -m pytest tests/cluster -m cluster_ci -p no:cacheprovider -ra $(PYTEST_ARGS)
 
-lint: venv ## ruff check, ruff format --check, import contracts (.importlinter), makemigrations --check
+lint: venv ## ruff check, ruff format --check, import contracts (.importlinter), mypy, makemigrations --check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+	DATABASE_URL=sqlite:///:memory: $(VENV)/bin/mypy
 	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	@schema="$$(mktemp --suffix=.yaml)"; trap 'rm -f "$$schema"' EXIT; \
 	DATABASE_URL=sqlite:///:memory: $(PY) -W ignore manage.py spectacular --validate --fail-on-warn --file "$$schema" && \

@@ -10,8 +10,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
-from accounts.services import api_key_create
-from accounts.tests.factories import MerchantFactory
+from accounts.tests.factories import APIKeyFactory, MerchantFactory
 
 
 def _has_module(name: str) -> bool:
@@ -113,7 +112,7 @@ def make_api_key(db):
     """``make_api_key(merchant=..., permissions=[...], **fields)`` -> CreatedKey (``.key``, ``.api_key``)."""
 
     def _make(merchant=None, permissions=None, name="test key", **fields):
-        return api_key_create(
+        return APIKeyFactory(
             merchant=merchant or MerchantFactory(),
             name=name,
             permissions=["*"] if permissions is None else permissions,

@@ -168,6 +168,7 @@ class APIKeyForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        assert cleaned is not None  # ModelForm.clean() returns cleaned_data
         merchant = cleaned.get("merchant")
         if self.instance.pk is None and merchant is not None:
             # A friendly form error; api_key_create enforces the cap itself, under the merchant's lock.

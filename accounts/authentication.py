@@ -9,6 +9,7 @@ wrong secret get the same answer, so the API is no oracle for valid key ids. Sec
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from django.conf import settings
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -52,7 +53,10 @@ def secret_accepted(key_id: str, secret: str, snapshot: dict | None) -> bool:
 
 
 def _bucket(principal: MerchantPrincipal) -> str:
-    return key_bucket(principal.key_id) if principal.api_key_id else f"user:{principal.user_id}"
+    if principal.api_key_id:
+        assert principal.key_id is not None  # a key's principal always names its key id
+        return key_bucket(principal.key_id)
+    return f"user:{principal.user_id}"
 
 
 def admit(request, principal: MerchantPrincipal, *, ip_allow=(), ip_deny=()) -> None:
@@ -125,6 +129,7 @@ class APIKeyAuthentication(BaseAuthentication):
         key_id, secret = parts
         # This process's copy of the key, confirmed current by the rate-limit script's answer: one
         # Redis round trip for auth, limits and usage together. Anything else takes the path below.
+        copy: tuple[dict | None, int] | None
         copy, fresh = local_key_snapshot(key_id), False
         if copy is None:
             copy, fresh = load_local_key_snapshot(key_id), True
@@ -134,6 +139,7 @@ class APIKeyAuthentication(BaseAuthentication):
             # ``None`` is no such key).
             if not secret_accepted(key_id, secret, snapshot):
                 self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
+            assert snapshot is not None  # secret_accepted() refuses a missing key
             problem = key_snapshot_problem(snapshot)
             if problem is None:
                 principal = _key_principal(snapshot, key_id)
@@ -142,9 +148,11 @@ class APIKeyAuthentication(BaseAuthentication):
             elif fresh or ratelimit.credential_version(key_bucket(key_id)) == version:
                 self._reject(key_id, problem, problem)  # revoked, expired or suspended as of now
             forget_local_key_snapshot(key_id)  # changed since: decided below on the current row
-        snapshot = load_key_snapshot(key_id)
-        if not secret_accepted(key_id, secret, snapshot):
+        current = load_key_snapshot(key_id)
+        if not secret_accepted(key_id, secret, current):
             self._reject(key_id, "unknown_or_wrong_secret", "Invalid API key.")
+        assert current is not None  # secret_accepted() refuses a missing key
+        snapshot = current
         problem = key_snapshot_problem(snapshot)
         if problem:
             self._reject(key_id, problem, problem)
@@ -153,7 +161,7 @@ class APIKeyAuthentication(BaseAuthentication):
         return principal, public_snapshot(snapshot)
 
     @staticmethod
-    def _reject(key_id: str, reason: str, message: str):
+    def _reject(key_id: str, reason: str, message: str) -> NoReturn:
         logger.info("api key rejected", extra={"key_id": key_id, "reason": reason})
         raise AuthenticationFailed(message)
 
@@ -177,13 +185,14 @@ class MerchantJWTAuthentication(BaseAuthentication):
             raise AuthenticationFailed("Malformed Authorization header: expected 'Bearer <token>'.")
         token, subject = access_token_authenticate(parts[1])
         membership = subject.membership
+        snapshot = subject.key_snapshot if subject.cred == CRED_API_KEY else None
         principal = MerchantPrincipal(
             merchant_id=subject.merchant_id,
             permissions=subject.permissions,
             mode=subject.mode,
             credential_type="jwt",
-            api_key_id=subject.key_snapshot["pk"] if subject.cred == CRED_API_KEY else None,
-            key_id=subject.key_snapshot["key_id"] if subject.cred == CRED_API_KEY else None,
+            api_key_id=snapshot["pk"] if snapshot is not None else None,
+            key_id=snapshot["key_id"] if snapshot is not None else None,
             user_id=membership.user_id if membership else None,
             username=membership.user.get_username() if membership else None,
             limits=subject.limits,

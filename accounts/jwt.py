@@ -68,7 +68,7 @@ class RotatingTokenBackend(TokenBackend):
         super().__init__(
             jwt_settings.ALGORITHM,
             None,
-            None,
+            None,  # type: ignore[arg-type]  # no separate verifying key (HS*): simplejwt reads None, annotates str
             jwt_settings.AUDIENCE,
             jwt_settings.ISSUER,
             None,
@@ -82,7 +82,17 @@ class RotatingTokenBackend(TokenBackend):
         return [settings.JWT_SIGNING_KEY, *([previous] if previous else [])]
 
     def _with_key(self, key: str) -> TokenBackend:
-        return TokenBackend(self.algorithm, key, None, self.audience, self.issuer, None, self.leeway, self.json_encoder)
+        # None: no separate verifying key (HS*); simplejwt handles None but annotates the argument as str.
+        return TokenBackend(
+            self.algorithm,
+            key,
+            None,  # type: ignore[arg-type]
+            self.audience,
+            self.issuer,
+            None,
+            self.leeway,
+            self.json_encoder,
+        )
 
     def encode(self, payload: dict) -> str:
         return self._with_key(settings.JWT_SIGNING_KEY).encode(payload)
@@ -118,7 +128,7 @@ class UntypedToken(_UntypedToken):
 
 @dataclass(frozen=True)
 class TokenPair:
-    access: AccessToken
+    access: _AccessToken  # RefreshToken.access_token makes ours; simplejwt types it as its own base class
     refresh: RefreshToken
 
     def as_response(self) -> dict:
@@ -229,6 +239,7 @@ def token_subject(payload) -> TokenSubject:
         problem = selectors.merchant_user_problem(membership)
         if problem:
             raise AuthenticationFailed(problem)
+        assert membership is not None  # merchant_user_problem() refuses a missing membership
         if str(membership.merchant_id) != payload.get("merchant_id"):
             raise AuthenticationFailed("This user no longer belongs to the token's merchant.")
         return TokenSubject(
@@ -334,14 +345,16 @@ def token_refresh(*, raw: str) -> TokenPair:
             raise AuthenticationFailed("The refresh token has already been used or revoked.")
         sid = token.get("sid")
         if subject.cred == CRED_API_KEY:
+            assert subject.key_snapshot is not None  # token_subject() sets it for an API-key credential
             return token_pair_for_api_key(snapshot=subject.key_snapshot, session_id=sid)
+        assert subject.membership is not None  # and the membership for a user credential
         return token_pair_for_user(membership=subject.membership, mode=subject.mode, session_id=sid)
 
 
 def token_validate(*, raw: str) -> dict:
     """``{"valid": bool, ...}``: the claims of a good token, the reason for a bad one."""
     try:
-        token = UntypedToken(raw)
+        token = UntypedToken(raw)  # type: ignore[arg-type]  # simplejwt annotates the raw token as Token; it takes the string
     except ExpiredTokenError:
         return {"valid": False, "reason": "expired"}
     except TokenError:
@@ -384,7 +397,7 @@ def token_revoke(*, raw: str) -> dict:
     A token that is not ours (bad signature, garbage) raises 401.
     """
     try:
-        token = UntypedToken(raw)
+        token = UntypedToken(raw)  # type: ignore[arg-type]  # simplejwt annotates the raw token as Token; it takes the string
     except ExpiredTokenError:
         return {"revoked": True, "already_expired": True}
     except TokenError:
@@ -421,6 +434,7 @@ def token_obtain_for_api_key(*, key_id: str, key_secret: str, ip) -> TokenPair:
     match = keys.secret_match(key_secret or "", snapshot["hash"]) if snapshot is not None else None
     if match is None:
         raise AuthenticationFailed("Invalid key_id or key_secret.")
+    assert snapshot is not None  # a secret only matches a loaded key
     if match == keys.PREVIOUS:
         services.api_key_secret_rehash(key_id=key_id, secret=key_secret, old_hash=snapshot["hash"])
     problem = selectors.key_snapshot_problem(snapshot)
@@ -440,4 +454,5 @@ def token_obtain_for_user(*, username: str, password: str, mode: str = "test", r
     problem = selectors.merchant_user_problem(membership)
     if problem:
         raise AuthenticationFailed(problem)
+    assert membership is not None  # merchant_user_problem() refuses a missing membership
     return token_pair_for_user(membership=membership, mode=mode)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING, cast
 
 from . import scopes
+
+if TYPE_CHECKING:
+    from rest_framework.request import Request
 
 
 @dataclass
 class MerchantPrincipal:
-    merchant_id: uuid.UUID
+    merchant_id: str  # the merchant's UUID as text, as the key snapshot and the token claims carry it
     permissions: list[str]
     mode: str  # "test" or "live"
     credential_type: str  # "api_key" or "jwt"
@@ -46,3 +50,8 @@ class MerchantPrincipal:
 
     def __str__(self) -> str:
         return f"{self.credential_type}:{self.key_id or self.user_id}@{self.merchant_id}"
+
+
+def request_principal(request: Request) -> MerchantPrincipal:
+    """``request.user`` behind the merchant authentication classes, which always put a principal there."""
+    return cast(MerchantPrincipal, request.user)

@@ -110,7 +110,8 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         for device in devices:
             allowed, _ = device.verify_is_allowed()
             if allowed and device.verify_token(token):
-                user.otp_device = device  # django-otp puts it in the session at login
+                # django-otp puts it in the session at login (an attribute the User type does not declare).
+                user.otp_device = device  # type: ignore[attr-defined]
                 return cleaned
         # A wrong code is a failed login: axes counts it against this username and address.
         user_login_failed.send(

@@ -8,11 +8,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django_celery_beat.schedulers import DatabaseScheduler
 
 from core.heartbeat import heartbeat_beat
+
+if TYPE_CHECKING:
+    import psycopg
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class BeatLock:
     On SQLite (one machine, development) there is nothing to take and the lock always counts as held."""
 
     def __init__(self) -> None:
-        self.conn = None
+        self.conn: psycopg.Connection | None = None
 
     def held(self) -> bool:
         from django.db import connections
@@ -64,7 +68,9 @@ class BeatLock:
             )
         except Exception:
             return False
-        if conn.execute("SELECT pg_try_advisory_lock(%s)", (BEAT_LOCK_KEY,)).fetchone()[0]:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s)", (BEAT_LOCK_KEY,)).fetchone()
+        assert row is not None  # a SELECT of one function call returns exactly one row
+        if row[0]:
             self.conn = conn
             return True
         conn.close()

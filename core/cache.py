@@ -68,7 +68,7 @@ def _stored(*keys: str) -> list[str]:
 
 def _redis():
     """The default cache's Redis client and its two scripts, or ``None`` when the cache is not Redis."""
-    if "redis" not in settings.CACHES["default"]["BACKEND"].lower():
+    if "redis" not in str(settings.CACHES["default"]["BACKEND"]).lower():
         return None
     from django_redis import get_redis_connection
 

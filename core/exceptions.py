@@ -70,7 +70,8 @@ def _response(
     if data is not None:
         body["data"] = data
     response = Response(body, status=status_code, headers=headers)
-    response.easypay_envelope = True
+    # core.renderers reads this flag: the body is already the contract's envelope.
+    response.easypay_envelope = True  # type: ignore[attr-defined]  # a marker attribute the stubs cannot know
     return response
 
 
@@ -113,7 +114,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, drf.NotAcceptable):
         return _response(406, "not_acceptable", str(exc.detail))
     if isinstance(exc, drf.Throttled):
-        wait = int(exc.wait or 1)
+        wait = int(exc.wait or 1)  # type: ignore[attr-defined]  # DRF sets Throttled.wait; its stubs omit it
         return _response(429, "rate_limited", "Too many requests.", {"retry_after": wait}, {"Retry-After": str(wait)})
     if isinstance(exc, (OperationalError, InterfaceError)):
         logger.error("database unavailable", exc_info=exc)

@@ -34,7 +34,9 @@ class InstantField(forms.Field):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
-        if abs(moment.utcoffset()) > MAX_OFFSET:  # no place on Earth is more than 14 h from UTC
+        offset = moment.utcoffset()
+        assert offset is not None  # an aware datetime from parse_datetime has a fixed offset
+        if abs(offset) > MAX_OFFSET:  # no place on Earth is more than 14 h from UTC
             raise forms.ValidationError("The UTC offset must be between -14:00 and +14:00.", code="invalid")
         # Normalised to UTC: the database never sees an offset it cannot store (e.g. +23:59).
         try:

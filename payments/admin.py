@@ -10,6 +10,7 @@ together) and per currency, in minor units.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -237,7 +238,12 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
     @admin.action(description="Refund selected payments", permissions=["refund"])
     def refund_payments(self, request, queryset):
         payments = list(queryset.select_related("merchant").prefetch_related("refunds"))
-        page = {"action": "refund_payments", "title": "Refund payments", "ask_amount": True, "ask_reason": True}
+        page: dict[str, Any] = {
+            "action": "refund_payments",
+            "title": "Refund payments",
+            "ask_amount": True,
+            "ask_reason": True,
+        }
         if request.POST.get("post") != "yes":
             return confirmation_page(self, request, queryset, rows=self._rows(payments, with_amount=True), **page)
 

@@ -202,6 +202,8 @@ def _check_charge(payment: Payment, details: TransactionDetails, report: LedgerR
 
 def _check_amount(payment: Payment, details: TransactionDetails, base: dict, report: LedgerReport) -> None:
     target = services.STATUS_FOR_STATE.get(details.state)
+    theirs: Decimal | None
+    ours: Decimal | None
     if target == PaymentStatus.CAPTURED and payment.status in services.MONEY_STATUSES:
         theirs, ours, field_name = details.settle_amount, payment.captured_amount, "captured_amount"
     elif target == PaymentStatus.AUTHORIZED and payment.status == PaymentStatus.AUTHORIZED:
@@ -307,20 +309,20 @@ def ledger_reconcile(*, day: date | None, fix: bool = True) -> LedgerReport:
     window_payments = Payment.objects.filter(created_at__gte=start, created_at__lt=end, processor_transaction_id__gt="")
     for payment in window_payments.order_by("created_at"):
         report.payments_checked += 1
-        details = seen.get(str(payment.pk))
-        if details is None:
+        known = seen.get(str(payment.pk))
+        if known is None:
             try:
-                details = gateway.transaction_details(transaction_id=payment.processor_transaction_id)
+                known = gateway.transaction_details(transaction_id=payment.processor_transaction_id)
             except GatewayError as exc:
                 report.errors.append({"payment_id": str(payment.pk), "error": str(exc)})
                 continue
-            if details is None:
+            if known is None:
                 report.unknown_at_processor.append(
                     {**_payment_ref(payment), "easypay_status": payment.status, "fixed": False}
                 )
                 continue
             # Known but outside the listing (submitted just outside the window): compare it too.
-            _check_charge(payment, details, report)
+            _check_charge(payment, known, report)
         payment.refresh_from_db()
         _check_refunds(payment, refunds_by_charge.get(payment.processor_transaction_id, []), report)
     return report

@@ -134,7 +134,7 @@ class APIKeySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = APIKey
-        fields = (
+        fields: tuple[str, ...] = (
             "id",
             "key_id",
             "name",

@@ -16,6 +16,7 @@ from accounts import jwt, ratelimit, scopes, selectors, services
 from accounts.ipfilter import client_ip
 from accounts.models import APIKey
 from accounts.permissions import IsMerchantPrincipal, IsStaffOrHasScope
+from accounts.principal import request_principal
 from core.exceptions import NotFound, PermissionDenied, RateLimited
 from core.idempotency import OPENAPI_PARAMETER, idempotent
 
@@ -74,10 +75,12 @@ class APIKeyViewSet(
     queryset = APIKey.objects.none()  # for the schema; get_queryset scopes to the caller
 
     def get_queryset(self):
-        return selectors.api_key_list(merchant_id=self.request.user.merchant_id)
+        return selectors.api_key_list(merchant_id=request_principal(self.request).merchant_id)
 
     def get_object(self):
-        api_key = selectors.api_key_get(merchant_id=self.request.user.merchant_id, lookup=self.kwargs["pk"])
+        api_key = selectors.api_key_get(
+            merchant_id=request_principal(self.request).merchant_id, lookup=self.kwargs["pk"]
+        )
         if api_key is None:
             raise NotFound("No such API key.")
         return api_key
@@ -100,7 +103,8 @@ class APIKeyViewSet(
             **data,
         )
         api_key = created.api_key
-        api_key.key_secret, api_key.key = created.secret, created.key
+        # Read by APIKeyCreatedSerializer for this one response; never saved.
+        api_key.key_secret, api_key.key = created.secret, created.key  # type: ignore[attr-defined]
         return Response(s.APIKeyCreatedSerializer(api_key).data, status=status.HTTP_201_CREATED)
 
     def update(self, request, pk=None):

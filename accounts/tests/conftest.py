@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from accounts import ratelimit
-from accounts.models import MerchantUser
-
-PASSWORD = "correct horse battery staple"
+from accounts.tests.factories import MerchantUserFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)
@@ -37,8 +34,8 @@ def client_for():
 @pytest.fixture
 def merchant_user(merchant):
     """A dashboard user of ``merchant`` holding payments:read and api_keys:read."""
-    user = get_user_model().objects.create_user("alice", "alice@merchant.example", PASSWORD)
-    return MerchantUser.objects.create(user=user, merchant=merchant, permissions=["payments:read", "api_keys:read"])
+    user = UserFactory(username="alice", email="alice@merchant.example")
+    return MerchantUserFactory(user=user, merchant=merchant, permissions=["payments:read", "api_keys:read"])
 
 
 @pytest.fixture

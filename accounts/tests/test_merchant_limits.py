@@ -13,7 +13,7 @@ from accounts.models import APIKey, MerchantUser
 from accounts.services import api_key_create, merchant_limits_set
 from core.exceptions import APIKeyLimitReached
 
-from .conftest import PASSWORD
+from .factories import PASSWORD
 
 ME = "/api/v1/auth/me"
 KEYS = "/api/v1/auth/api-keys"

@@ -108,7 +108,7 @@ def test_jwt_shares_its_keys_limits(make_api_key, merchant, client_for, obtain):
 
 @pytest.mark.django_db
 def test_user_tokens_use_the_default_limits(merchant_user, obtain, client_for):
-    from .conftest import PASSWORD
+    from .factories import PASSWORD
 
     with override_settings(ACCOUNTS_USER_RATE_LIMITS={"hour": 2}):
         client = client_for(bearer=obtain(username="alice", password=PASSWORD)["access_token"])

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.token_blacklist.models import BlacklistedToken, Ou
 from accounts.models import RevokedToken
 from accounts.services import api_key_revoke
 
-from .conftest import PASSWORD
+from .factories import PASSWORD
 
 TOKENS = "/api/v1/auth/tokens"
 ME = "/api/v1/auth/me"

@@ -15,8 +15,10 @@ from django.utils import timezone
 from audit.models import AuditLog
 from core.money import format_money
 from payments.models import Payment, Refund
+from payments.tests.factories import PaymentFactory, RefundFactory
 from subscriptions.models import BillingAttempt, Subscription
-from webhooks.models import Event, EventDelivery, WebhookEndpoint
+from webhooks.models import EventDelivery
+from webhooks.tests.factories import EventDeliveryFactory, EventFactory, WebhookEndpointFactory
 
 CHANGELIST = "/admin/payments/payment/"
 
@@ -48,7 +50,7 @@ def test_badge_filter_colors_by_status():
 
 
 def _payment(merchant, *, status, amount="100.00", currency="USD", captured="0", refunded="0", **fields):
-    return Payment.objects.create(
+    return PaymentFactory(
         merchant=merchant,
         amount=Decimal(amount),
         currency=currency,
@@ -64,7 +66,7 @@ def _payment(merchant, *, status, amount="100.00", currency="USD", captured="0",
 @pytest.mark.django_db
 def test_changelists_and_detail_pages_show_jpy_without_decimals(staff_client, merchant):
     payment = _payment(merchant, status="captured", amount="129800", currency="JPY", captured="129800")
-    Refund.objects.create(payment=payment, amount=Decimal("1500"), status="succeeded")
+    RefundFactory(payment=payment, amount=Decimal("1500"), status="succeeded")
     sub = Subscription.objects.create(
         merchant=merchant,
         external_id="sub_jpy",
@@ -109,13 +111,11 @@ def test_changelists_and_detail_pages_show_jpy_without_decimals(staff_client, me
 def test_dashboard_counts_overdue_stuck_and_failed_deliveries(staff_client, merchant, settings):
     settings.WEBHOOK_OVERDUE_MARGIN_SECONDS = 300
     now = timezone.now()
-    endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://example.com/h", events=["*"])
+    endpoint = WebhookEndpointFactory(merchant=merchant, url="https://example.com/h", events=["*"])
 
     def delivery(status, next_attempt_at):
-        event = Event.objects.create(merchant=merchant, type="payment.captured", data={})
-        return EventDelivery.objects.create(
-            event=event, endpoint=endpoint, status=status, next_attempt_at=next_attempt_at
-        )
+        event = EventFactory(merchant=merchant, type="payment.captured", data={})
+        return EventDeliveryFactory(event=event, endpoint=endpoint, status=status, next_attempt_at=next_attempt_at)
 
     overdue = [
         delivery("pending", now - timedelta(hours=3)),
@@ -171,7 +171,7 @@ def test_payment_page_shows_exactly_the_allowed_buttons(staff_client, make_staff
         "capturing": _payment(merchant, status="authorized", pending_operation="capture"),
     }
     in_flight = _payment(merchant, status="captured", captured="100.00")
-    Refund.objects.create(payment=in_flight, amount=Decimal("100.00"), status="pending")  # all of it reserved
+    RefundFactory(payment=in_flight, amount=Decimal("100.00"), status="pending")  # all of it reserved
     finance = staff_client("finance")
     expected_finance = {
         "authorized": {"capture_payments", "void_payments"},

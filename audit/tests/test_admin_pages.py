@@ -7,12 +7,13 @@ from django.contrib import admin
 from django.utils import timezone
 
 from audit.models import AuditLog
-from webhooks.models import Event, EventDelivery, InboundEvent, WebhookEndpoint
+from webhooks.models import EventDelivery, InboundEvent
+from webhooks.tests.factories import EventDeliveryFactory, EventFactory, InboundEventFactory, WebhookEndpointFactory
 
 
 @pytest.fixture
 def endpoint(merchant):
-    return WebhookEndpoint.objects.create(merchant=merchant, url="http://127.0.0.1:9/hook", events=["*"])
+    return WebhookEndpointFactory(merchant=merchant, url="http://127.0.0.1:9/hook", events=["*"])
 
 
 @pytest.mark.django_db
@@ -45,8 +46,8 @@ def test_webhook_endpoint_secret_is_never_shown(staff_client, endpoint):
 
 @pytest.mark.django_db
 def test_redeliver_action_goes_through_the_service(staff_client, merchant, endpoint):
-    event = Event.objects.create(merchant=merchant, type="payment.captured", data={"id": "p"})
-    delivery = EventDelivery.objects.create(
+    event = EventFactory(merchant=merchant, type="payment.captured", data={"id": "p"})
+    delivery = EventDeliveryFactory(
         event=event, endpoint=endpoint, status=EventDelivery.Status.FAILED, attempt_count=3, completed_at=timezone.now()
     )
     support = staff_client("support")
@@ -77,7 +78,7 @@ def test_redeliver_action_goes_through_the_service(staff_client, merchant, endpo
 
 @pytest.mark.django_db
 def test_replay_refuses_an_invalid_signature_and_audits_it(staff_client):
-    event = InboundEvent.objects.create(event_id="n1", event_type="net.authorize.payment.authcapture.created")
+    event = InboundEventFactory(event_id="n1", event_type="net.authorize.payment.authcapture.created")
     client = staff_client("admin")
     url = "/admin/webhooks/inboundevent/"
     client.post(url, {"action": "replay_events", "_selected_action": [str(event.pk)], "post": "yes"})

@@ -14,6 +14,7 @@ from audit.models import AuditLog
 from core.exceptions import RefundLimitExceeded
 from payments.models import Payment, Refund
 from payments.services import payment_create, refund_create
+from payments.tests.factories import RefundFactory
 
 CHANGELIST = "/admin/payments/payment/"
 CAPS = {"USD": 10_000, "JPY": 15_000, "EUR": 5_000}
@@ -105,7 +106,7 @@ def test_finance_and_api_refunds_are_not_capped_and_do_not_use_the_cap(make_staf
 def test_a_failed_support_refund_does_not_use_the_cap(make_staff, merchant, anet_sandbox):
     support = make_staff("support")
     payment = _payment(merchant, "500.00")
-    failed = Refund.objects.create(
+    failed = RefundFactory(
         payment=payment, amount=Decimal("100.00"), status=Refund.Status.FAILED, created_by=support, support_capped=True
     )
     assert refund_create(payment=payment, amount=Decimal("100.00"), staff_user=support).status == "succeeded"

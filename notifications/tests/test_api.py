@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from notifications.models import Notification, NotificationSettings
-from payments.tests.conftest import create
+from payments.tests.factories import create
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ import pytest
 from notifications.models import Notification, NotificationAttempt
 from notifications.services import notification_send_run, notifications_for_event
 from payments.gateways.tokens import TEST_TOKENS
-from payments.tests.conftest import create
+from payments.tests.factories import create
 from subscriptions.services import subscription_billing_run, utc_today
 from webhooks.models import Event
 

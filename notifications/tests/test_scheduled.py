@@ -11,9 +11,10 @@ from django.utils import timezone
 
 from notifications.models import Kind, Notification
 from notifications.services import expiring_cards_queue, renewal_reminders_queue, webhook_failure_alerts_queue
-from payments.tests.conftest import create
+from payments.tests.factories import create
 from subscriptions.models import Subscription
 from subscriptions.services import utc_today
+from webhooks.tests.factories import EventDeliveryFactory, EventFactory, WebhookEndpointFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -85,13 +86,13 @@ def test_expiring_card_respects_the_switch_and_skips_inactive(api_client, commit
 
 
 def test_merchant_is_alerted_once_a_day_about_an_endpoint_failing_for_a_day(merchant, commit):
-    from webhooks.models import Event, EventDelivery, WebhookEndpoint
+    from webhooks.models import EventDelivery
 
     merchant.email = "ops@merchant.example"
     merchant.save()
-    endpoint = WebhookEndpoint.objects.create(merchant=merchant, url="https://hooks.example.com/x", events=["*"])
-    event = Event.objects.create(merchant=merchant, type="payment.captured", data={})
-    delivery = EventDelivery.objects.create(
+    endpoint = WebhookEndpointFactory(merchant=merchant, url="https://hooks.example.com/x", events=["*"])
+    event = EventFactory(merchant=merchant, type="payment.captured", data={})
+    delivery = EventDeliveryFactory(
         event=event, endpoint=endpoint, status="failed", attempt_count=8, last_status_code=500
     )
     now = timezone.now()
@@ -104,8 +105,8 @@ def test_merchant_is_alerted_once_a_day_about_an_endpoint_failing_for_a_day(merc
     assert message.to == ["ops@merchant.example"]
     assert "https://hooks.example.com/x" in message.subject and "24 hours" in message.body
     # A delivery that succeeded meanwhile means the endpoint is not failing.
-    EventDelivery.objects.create(
-        event=Event.objects.create(merchant=merchant, type="payment.captured", data={}),
+    EventDeliveryFactory(
+        event=EventFactory(merchant=merchant, type="payment.captured", data={}),
         endpoint=endpoint,
         status="succeeded",
         attempt_count=1,

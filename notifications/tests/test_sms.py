@@ -12,7 +12,7 @@ from notifications import sms
 from notifications.models import Notification
 from notifications.services import notification_send_run
 from payments.models import Payment
-from payments.tests.conftest import create
+from payments.tests.factories import create
 
 pytestmark = pytest.mark.django_db
 

@@ -1,41 +1,12 @@
-"""Fixtures for the payments tests: payment helpers on top of the Authorize.Net emulator."""
+"""Fixtures for the payments tests on top of the Authorize.Net emulator (helpers and factories:
+``payments.tests.factories``)."""
 
 from __future__ import annotations
 
 import pytest
 
 from accounts.tests.factories import MerchantFactory
-
-PAYMENT_BODY = {
-    "amount": "25.99",
-    "currency": "USD",
-    "customer_id": "cust_1",
-    "customer_email": "customer@example.com",
-    "customer_name": "Jane Doe",
-    "card_token": "tok_visa_4242",
-    "description": "Order 1",
-    "metadata": {"order_id": "o_1"},
-}
-
-
-def body(**overrides):
-    data = dict(PAYMENT_BODY)
-    for key, value in overrides.items():
-        if value is ...:
-            data.pop(key, None)
-        else:
-            data[key] = value
-    return data
-
-
-def create(client, *, key=None, **overrides):
-    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post("/api/v1/payments", body(**overrides), format="json", **headers)
-
-
-def charges(sandbox, *types):
-    types = types or ("authCaptureTransaction", "authOnlyTransaction")
-    return [tx for tx in sandbox.state.transactions.values() if tx.transaction_type in types]
+from payments.tests.factories import create
 
 
 @pytest.fixture

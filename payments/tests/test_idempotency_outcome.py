@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from core import idempotency
 from core.models import IdempotencyRecord
 from payments.models import Payment
-from payments.tests.conftest import charges, create
+from payments.tests.factories import charges, create
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ from django.db.models import Sum
 from rest_framework.test import APIClient
 
 from payments.models import Payment, Refund
-from payments.tests.conftest import body, charges
+from payments.tests.factories import body, charges
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 

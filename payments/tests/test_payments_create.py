@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from payments.models import Payment, PaymentEvent
-from payments.tests.conftest import body, charges, create
+from payments.tests.factories import body, charges, create
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from core.idempotency import idempotency_begin, request_fingerprint
 from core.models import IdempotencyRecord
 from payments.models import Payment, Refund
 from payments.tasks import idempotency_purge
-from payments.tests.conftest import body, charges, create
+from payments.tests.factories import body, charges, create
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from payments.models import Payment, PaymentEvent, Refund
-from payments.tests.conftest import charges, create
+from payments.tests.factories import charges, create
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db

@@ -8,15 +8,14 @@ import pytest
 from django.db import IntegrityError, transaction
 from prometheus_client import REGISTRY
 
-from payments.models import Payment, PaymentEvent
-from payments.tests.conftest import create
+from payments.tests.factories import PaymentEventFactory, PaymentFactory, create
 
 pytestmark = pytest.mark.django_db
 
 
 def make_payment(merchant, **fields):
     values = {"merchant": merchant, "amount": Decimal("10.00"), "currency": "USD", **fields}
-    return Payment.objects.create(**values)
+    return PaymentFactory(**values)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +42,7 @@ def test_external_id_unique_per_merchant_in_the_database(merchant, other_merchan
 
 
 def test_payment_events_are_append_only(merchant):
-    event = PaymentEvent.objects.create(payment=make_payment(merchant), kind="status_change", to_status="pending")
+    event = PaymentEventFactory(payment=make_payment(merchant), kind="status_change", to_status="pending")
     event.kind = "edited"
     with pytest.raises(RuntimeError):
         event.save()

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from payments.tests.conftest import create
+from payments.tests.factories import create
 
 pytestmark = [pytest.mark.redis]
 

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from payments.models import Payment, PaymentStatus, Refund
-from payments.tests.conftest import create
+from payments.tests.factories import PaymentFactory, RefundFactory, create
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -23,7 +23,7 @@ def _statements(queries, *tables: str) -> list[str]:
 def _captured_payments(merchant, count: int, *, refunds_each: int) -> list[Payment]:
     payments = []
     for _ in range(count):
-        payment = Payment.objects.create(
+        payment = PaymentFactory(
             merchant=merchant,
             amount=Decimal("50.00"),
             currency="USD",
@@ -36,7 +36,7 @@ def _captured_payments(merchant, count: int, *, refunds_each: int) -> list[Payme
             card_brand="visa",
         )
         for _ in range(refunds_each):
-            Refund.objects.create(payment=payment, amount=Decimal("1.00"), status=Refund.Status.SUCCEEDED)
+            RefundFactory(payment=payment, amount=Decimal("1.00"), status=Refund.Status.SUCCEEDED)
         payments.append(payment)
     return payments
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from payments import services
 from payments.models import Payment, Refund
 from payments.tasks import payment_reconcile, reconcile_pending, settlement_sync
-from payments.tests.conftest import charges, create
+from payments.tests.factories import PaymentFactory, charges, create
 from webhooks.models import Event
 
 pytestmark = pytest.mark.django_db
@@ -74,9 +74,7 @@ def test_pending_payment_is_left_alone_before_the_threshold(api_client, slow_pro
 
 
 def test_unknown_charge_fails_only_after_the_grace_period(api_client, sandbox, reconcile_now, settings):
-    payment = Payment.objects.create(
-        merchant=api_client.merchant, amount=Decimal("5.00"), currency="USD", status="pending"
-    )
+    payment = PaymentFactory(merchant=api_client.merchant, amount=Decimal("5.00"), currency="USD", status="pending")
     payment_reconcile.delay(str(payment.pk))
     assert Payment.objects.get(pk=payment.pk).status == "pending"
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from payments.api.serializers import PaymentSerializer, payment_data, payment_payload, payments_data
 from payments.models import Payment, PaymentStatus, Refund
+from payments.tests.factories import PaymentFactory, RefundFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ def _fresh(payment: Payment) -> dict:
 
 
 def _payments(merchant) -> list[Payment]:
-    usd = Payment.objects.create(
+    usd = PaymentFactory(
         merchant=merchant,
         amount=Decimal("25.90"),
         currency="USD",
@@ -36,10 +37,8 @@ def _payments(merchant) -> list[Payment]:
         processed_at=timezone.now(),
         settled_at=timezone.now(),
     )
-    Refund.objects.create(payment=usd, amount=Decimal("5.00"), status=Refund.Status.SUCCEEDED, reason="damaged")
-    jpy = Payment.objects.create(
-        merchant=merchant, amount=Decimal("1000"), currency="JPY", status=PaymentStatus.PENDING
-    )
+    RefundFactory(payment=usd, amount=Decimal("5.00"), status=Refund.Status.SUCCEEDED, reason="damaged")
+    jpy = PaymentFactory(merchant=merchant, amount=Decimal("1000"), currency="JPY", status=PaymentStatus.PENDING)
     return list(Payment.objects.filter(pk__in=[usd.pk, jpy.pk]).prefetch_related("refunds").order_by("currency"))
 
 

@@ -8,7 +8,7 @@ import pytest
 from payments.gateways import processor_environment
 from payments.gateways.sandbox.state import CardInput, SandboxState, TransactionRequest
 from payments.models import Payment, Refund
-from payments.tests.conftest import create
+from payments.tests.factories import PaymentFactory, create
 
 pytestmark = pytest.mark.django_db
 
@@ -34,10 +34,10 @@ def test_a_transaction_id_already_held_by_another_payment_fails_the_new_payment_
 
 def test_the_same_transaction_id_in_another_environment_is_allowed(merchant):
     common = {"merchant": merchant, "amount": "1.00", "currency": "USD", "processor_transaction_id": "42"}
-    Payment.objects.create(processor_environment="sandbox:a", **common)
-    Payment.objects.create(processor_environment="sandbox:b", **common)
-    Payment.objects.create(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
-    Payment.objects.create(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
+    PaymentFactory(processor_environment="sandbox:a", **common)
+    PaymentFactory(processor_environment="sandbox:b", **common)
+    PaymentFactory(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
+    PaymentFactory(processor_environment="sandbox:a", **{**common, "processor_transaction_id": ""})
     assert Payment.objects.count() == 4
 
 

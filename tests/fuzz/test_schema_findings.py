@@ -9,7 +9,7 @@ import pytest
 import requests
 from schemathesis.core.transport import Response
 
-from tests.security.conftest import PAYMENT
+from tests.security.helpers import PAYMENT
 
 from .checks import documented_success_status
 from .test_schema_fuzz import SCHEMA

@@ -30,7 +30,7 @@ from core.models import IdempotencyRecord
 from payments.inbound import services as inbound_services
 from payments.models import Payment, PaymentEvent, Refund
 from subscriptions.models import Subscription
-from tests.security.conftest import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
+from tests.security.helpers import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
 from webhooks import signing
 from webhooks.models import DeliveryAttempt, Event, EventDelivery, InboundEvent, WebhookEndpoint
 

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from audit.models import AuditLog
 from payments.inbound import services as inbound_services
 from payments.models import Payment
-from tests.security.conftest import PAYMENT, create_endpoint
+from tests.security.helpers import PAYMENT, create_endpoint
 from webhooks import services as webhook_services
 from webhooks import signing
 from webhooks.models import DeliveryAttempt, EventDelivery, InboundEvent

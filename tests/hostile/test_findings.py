@@ -15,7 +15,7 @@ from django.utils import timezone
 from audit.models import AuditLog
 from payments.models import Payment, Refund
 from subscriptions.models import Subscription
-from tests.security.conftest import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
+from tests.security.helpers import PAYMENT, SUBSCRIPTION, create_endpoint, create_payment, create_subscription
 from webhooks import services as webhook_services
 from webhooks import signing
 from webhooks.models import DeliveryAttempt, Event, EventDelivery, InboundEvent

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings as django_settings
 from rest_framework.test import APIClient
 
-from .conftest import assert_error
+from .helpers import assert_error
 
 pytestmark = pytest.mark.django_db
 

@@ -14,7 +14,7 @@ from payments.models import Payment
 from subscriptions.models import Subscription
 from webhooks.models import Event, EventDelivery, InboundEvent, WebhookEndpoint
 
-from .conftest import assert_error, create_endpoint, create_payment, create_subscription
+from .helpers import assert_error, create_endpoint, create_payment, create_subscription
 
 pytestmark = pytest.mark.django_db
 

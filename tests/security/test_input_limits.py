@@ -18,7 +18,7 @@ from audit.models import AuditLog
 from payments.models import Payment
 from subscriptions.models import Subscription
 
-from .conftest import PAYMENT, SUBSCRIPTION, assert_error, create_payment, create_subscription
+from .helpers import PAYMENT, SUBSCRIPTION, assert_error, create_payment, create_subscription
 
 pytestmark = pytest.mark.django_db
 

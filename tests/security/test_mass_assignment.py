@@ -12,7 +12,7 @@ from payments.models import Payment
 from subscriptions.models import Subscription
 from webhooks.models import WebhookEndpoint
 
-from .conftest import _client, assert_error, create_endpoint, create_payment, create_subscription
+from .helpers import assert_error, create_endpoint, create_payment, create_subscription, key_client
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_payment_update_refuses_protected_fields(owner, anet_sandbox, method, fi
     ],
 )
 def test_payment_create_refuses_protected_fields(owner, anet_sandbox, field, value):
-    from .conftest import PAYMENT
+    from .helpers import PAYMENT
 
     count = Payment.objects.count()
     transactions = len(anet_sandbox.state.transactions)
@@ -153,7 +153,7 @@ def test_test_mode_key_cannot_create_a_live_key(owner):
 @pytest.fixture
 def key_manager(merchant, make_api_key):
     """A key that may manage keys but holds nothing else."""
-    return _client(make_api_key(merchant=merchant, name="manager", permissions=["api_keys:read", "api_keys:write"]))
+    return key_client(make_api_key(merchant=merchant, name="manager", permissions=["api_keys:read", "api_keys:write"]))
 
 
 def test_key_cannot_mint_a_key_with_more_permissions_than_it_holds(key_manager):

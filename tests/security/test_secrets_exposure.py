@@ -18,7 +18,7 @@ from accounts.models import APIKey
 from payments.models import Payment
 from webhooks.models import WebhookEndpoint
 
-from .conftest import PAYMENT, create_endpoint
+from .helpers import PAYMENT, create_endpoint
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ import pytest
 from webhooks import services, transport
 from webhooks.models import EventDelivery, WebhookEndpoint
 
-from .conftest import assert_error, create_endpoint, create_payment
+from .helpers import assert_error, create_endpoint, create_payment
 
 pytestmark = pytest.mark.django_db
 

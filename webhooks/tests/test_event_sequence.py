@@ -9,7 +9,7 @@ import time
 import pytest
 from django.db import connection, transaction
 
-from payments.tests.conftest import create
+from payments.tests.factories import create
 from webhooks.models import Event
 from webhooks.services import event_body, event_record
 

@@ -16,6 +16,7 @@ from prometheus_client import REGISTRY
 from payments.inbound import tasks as inbound_tasks
 from webhooks import services, tasks
 from webhooks.models import DeliveryAttempt, Event, EventDelivery
+from webhooks.tests.factories import EventDeliveryFactory, EventFactory
 
 
 def verify(header: str, body: bytes, secret: str) -> bool:
@@ -267,8 +268,8 @@ def test_disabled_endpoint_gets_no_further_attempts(merchant, receiver, endpoint
 
 def test_worker_killed_mid_attempt_is_taken_over_after_the_lease(merchant, receiver, endpoint_for, emit):
     endpoint, _ = endpoint_for(merchant, receiver.url)
-    event = Event.objects.create(merchant=merchant, type="payment.captured", data={})
-    delivery = EventDelivery.objects.create(
+    event = EventFactory(merchant=merchant, type="payment.captured", data={})
+    delivery = EventDeliveryFactory(
         event=event, endpoint=endpoint, attempt_count=1, next_attempt_at=timezone.now() + timedelta(seconds=60)
     )  # claimed by a worker that then died
     assert tasks.deliveries_retry_due() == 0
@@ -284,8 +285,8 @@ def test_worker_killed_mid_attempt_is_taken_over_after_the_lease(merchant, recei
 def test_two_workers_never_send_the_same_attempt(merchant, receiver, endpoint_for):
     endpoint, _ = endpoint_for(merchant, receiver.url)
     receiver.responses.append(("sleep", 0.3))
-    event = Event.objects.create(merchant=merchant, type="payment.captured", data={})
-    delivery = EventDelivery.objects.create(event=event, endpoint=endpoint, next_attempt_at=timezone.now())
+    event = EventFactory(merchant=merchant, type="payment.captured", data={})
+    delivery = EventDeliveryFactory(event=event, endpoint=endpoint, next_attempt_at=timezone.now())
     barrier = threading.Barrier(4)
     errors: list[BaseException] = []
 
