@@ -171,6 +171,9 @@ class CircuitBreaker:
         self._shared = storage
         self._memory = _MemoryStorage()
         self._fallback_until = 0.0
+        # Per thread: the last before_call saw the circuit closed with no failure counted, so a success
+        # has nothing to write (one Redis round trip per processor call on the common path, not two).
+        self._clean = threading.local()
 
     @property
     def shared(self) -> bool:
@@ -200,9 +203,12 @@ class CircuitBreaker:
         """Let the call through, or raise GatewayUnavailable without sending anything."""
         with self._lock:
             store = self._store()
+            self._clean.seen = False
             try:
-                state = _NAMED.get(store.state, CLOSED)
+                stored_state, failures = store.state_and_counter()
+                state = _NAMED.get(stored_state, CLOSED)
                 if state == CLOSED:
+                    self._clean.seen = failures == 0
                     return
                 if state == OPEN:
                     remaining = self._remaining(store)
@@ -218,6 +224,11 @@ class CircuitBreaker:
                 self._settle(store)
 
     def record_success(self) -> None:
+        if getattr(self._clean, "seen", False):
+            # Closed with nothing counted when this call went out: nothing to reset. A failure another
+            # process counted meanwhile stays counted (the breaker is shared; "consecutive" is across all).
+            self._clean.seen = False
+            return
         with self._lock:
             store = self._store()
             state, failures = store.state_and_counter()
@@ -229,6 +240,7 @@ class CircuitBreaker:
             self._settle(store)
 
     def record_failure(self) -> None:
+        self._clean.seen = False
         with self._lock:
             store = self._store()
             store.increment_counter()

@@ -62,6 +62,7 @@ EXPECTED_STATEMENTS = [
     # The audit row (synchronous under the test settings, batched by default): one autocommitted INSERT.
     "INSERT audit_auditlog",
 ]
-# The rate limits (one script), the merchant's webhook endpoints (cached), and the payment's cache
-# entry dropped with its lease twice: at the outcome's write and after its commit.
-EXPECTED_REDIS_ROUND_TRIPS = 4
+# The rate limits (one script), the shared circuit breaker's state read before the processor call
+# (one MGET; a success with nothing counted writes nothing), the merchant's webhook endpoints (cached),
+# and the payment's cache entry dropped with its lease twice: at the outcome's write and after its commit.
+EXPECTED_REDIS_ROUND_TRIPS = 5
