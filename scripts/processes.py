@@ -1,7 +1,8 @@
 """The processes of a local stack (``make bench``, ``make faults``, ``make soak``), started and stopped
 the same way: each child in its own session, stopped by its process-group id (its own pid), every pid
 appended to ``<state_dir>/pids`` so that a wrapper (``bench/run.sh``) can clean up even when the Python
-side dies hard; output to ``<state_dir>/<name>.log``.
+side dies hard; output to ``<state_dir>/<name>.log``. The Celery worker and beat command lines are
+built here for those stacks and for ``scripts/cluster.py``.
 
 Standard library only: the bench imports it before the project is set up.
 """
@@ -70,6 +71,39 @@ def migrate(python: str, env: dict) -> None:
     result = manage(python, env, "migrate", "--noinput")
     if result.returncode != 0:
         raise RuntimeError(f"migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+
+
+def celery_worker_argv(
+    celery: str, *, hostname: str, loglevel: str = "INFO", pool: str = "prefork", concurrency: int = 2
+) -> list[str]:
+    """``celery -A config worker`` as every local stack runs it (the fault tests, the soak, the bench,
+    the cluster): no gossip, no mingle (workers come and go in tests), a hostname of the caller's."""
+    return [
+        celery,
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        loglevel,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        hostname,
+    ]
+
+
+def celery_beat_argv(
+    celery: str, *, pidfile: str, loglevel: str = "INFO", max_interval: int | None = None
+) -> list[str]:
+    """``celery -A config beat`` with its pid file (and, when given, ``--max-interval`` seconds)."""
+    argv = [celery, "-A", "config", "beat", "--loglevel", loglevel, "--pidfile", pidfile]
+    if max_interval is not None:
+        argv += ["--max-interval", str(max_interval)]
+    return argv
 
 
 class Processes:

@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 
 from scripts.processes import free_port
-from tests.faults.stack import http_request
+from scripts.stack import http_request
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")

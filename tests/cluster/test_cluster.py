@@ -14,7 +14,7 @@ import uuid
 import pytest
 
 from tests.cluster.harness import PaymentClients, log
-from tests.faults.stack import http_request, wait_until
+from scripts.stack import http_request, wait_until
 
 pytestmark = pytest.mark.cluster
 
