@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
@@ -23,10 +24,29 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port: any the system gives, or one of ``EASYPAY_PORT_RANGE=LOW-HIGH`` when set
+    (machines where each user has a range), never the same twice in this process."""
+    span = os.environ.get("EASYPAY_PORT_RANGE", "").strip()
+    if not span:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low, _, high = span.partition("-")
+    candidates = [p for p in range(int(low), int(high) + 1) if p not in _HANDED_OUT]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port left in EASYPAY_PORT_RANGE={span}")
 
 
 def port_open(port: int, timeout: float = 0.5) -> bool:

@@ -263,7 +263,7 @@ class PrivateRedis:
 
 @dataclass
 class StackOptions:
-    tag: str = "t"
+    tag: str = "t"  # in the names of the database and the state dir ("": none)
     name: str = "stack"  # the log prefix
     db_prefix: str = "easypay_stack"
     state_dir: Path | None = None  # given: the caller owns it (kept); else a temp dir removed at stop
@@ -303,7 +303,7 @@ class Stack:
         self.procs = Processes(self.state_dir, log=self.log)
         self.python = PYTHON
         stamp = datetime.now().strftime("%Y%m%d%H%M%S")
-        self.db_name = f"{self.opts.db_prefix}_{self.opts.tag}_{stamp}_{os.getpid()}"
+        self.db_name = "_".join(x for x in (self.opts.db_prefix, self.opts.tag, stamp, str(os.getpid())) if x)
         self.pg: PrivatePostgres | None = None
         self.redis: PrivateRedis | None = None
         self.web_port = free_port()
