@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
-from tests.cluster.harness import PaymentClients, log
 from scripts.stack import http_request, wait_until
+from tests.cluster.harness import PaymentClients, log
 
 pytestmark = pytest.mark.cluster
 
