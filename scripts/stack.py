@@ -514,7 +514,7 @@ class Stack:
     def start_celery(self, name: str = "celery") -> None:
         argv = celery_worker_argv(
             str(VENV_BIN / "celery"),
-            hostname=f"{self.opts.db_prefix.removeprefix('easypay_')}-{self.opts.tag}-{os.getpid()}-{int(time.time())}@%h",
+            hostname=f"{self.db_name.removeprefix('easypay_')}-{int(time.time())}@%h",
             loglevel=self.opts.celery_loglevel,
             pool=self.opts.celery_pool,
             concurrency=self.opts.celery_concurrency,
