@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from scripts.processes import free_port
+from scripts.processes import free_port, group_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -164,16 +164,7 @@ def ensure_venv() -> None:
 
 
 def group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            return True
-    return False
+    return bool(group_pids(pgid))
 
 
 def venv_path() -> str:
