@@ -16,12 +16,22 @@ import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_log(prefix: str) -> Callable[[str], None]:
+    """``log(message)`` printing ``[prefix HH:MM:SS] message`` to stderr."""
+
+    def log(message: str) -> None:
+        print(f"[{prefix} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    return log
 
 
 _HANDED_OUT: set[int] = set()

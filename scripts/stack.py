@@ -25,36 +25,36 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import glob
-import http.client
 import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
 import string
 import subprocess
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scripts.loopback import Reply, http_request, wait_until
 from scripts.processes import (
     Processes,
     celery_beat_argv,
     celery_worker_argv,
     children_of,
     free_port,
+    make_log,
     manage,
     migrate,
     port_open,
 )
+from scripts.servers import PrivatePostgres, PrivateRedis
+
+__all__ = ["PrivatePostgres", "PrivateRedis", "Reply", "Stack", "StackOptions", "http_request", "log", "wait_until"]
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -64,198 +64,7 @@ LOCAL_REDIS = "127.0.0.1:6379"
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
 
 
-def make_log(prefix: str) -> Callable[[str], None]:
-    def log(message: str) -> None:
-        print(f"[{prefix} {datetime.now().strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-    return log
-
-
 log = make_log("stack")
-
-
-def pg_bin(name: str) -> str:
-    found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    if not found:
-        raise RuntimeError(f"{name} not found under /usr/lib/postgresql/*/bin")
-    return found[-1]
-
-
-# --- HTTP ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any  # parsed JSON, else the text
-    raw: bytes
-    headers: dict[str, str]
-    elapsed: float
-    error: str | None = None  # transport failure (status 0)
-
-    @property
-    def is_json(self) -> bool:
-        return "application/json" in self.headers.get("content-type", "")
-
-    @property
-    def error_code(self) -> str | None:
-        if isinstance(self.body, dict) and isinstance(self.body.get("error"), dict):
-            return self.body["error"].get("code")
-        return None
-
-    @property
-    def data(self) -> Any:
-        return self.body.get("data") if isinstance(self.body, dict) else None
-
-
-def http_request(
-    port: int, method: str, path: str, body: Any = None, headers: dict | None = None, timeout: float = 30
-) -> Reply:
-    """One request on a fresh connection. A transport failure is a Reply with status 0 and ``error``."""
-    started = time.monotonic()
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        payload = json.dumps(body).encode() if body is not None else None
-        hdrs = {"Accept": "application/json", **(headers or {})}
-        if payload is not None:
-            hdrs["Content-Type"] = "application/json"
-        conn.request(method, path, body=payload, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        resp_headers = {k.lower(): v for k, v in resp.getheaders()}
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode(errors="replace")
-        return Reply(resp.status, parsed, raw, resp_headers, time.monotonic() - started)
-    except (OSError, http.client.HTTPException) as exc:
-        return Reply(0, None, b"", {}, time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
-    finally:
-        conn.close()
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.25, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
-
-
-# --- private servers -------------------------------------------------------------------------------
-
-
-class PrivatePostgres:
-    """A throwaway PostgreSQL cluster in a temp dir on a free port (run as ``postgres`` when root)."""
-
-    def __init__(self) -> None:
-        # Its own directory (not under the 0700 state dir) so the postgres user can reach it.
-        self.dir = Path(tempfile.mkdtemp(prefix="easypay_faults_pg_"))
-        self.data = self.dir / "data"
-        self.port = free_port()
-        self.user = "postgres" if os.geteuid() == 0 else None
-        self.url_admin = f"postgres://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _run(self, *argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
-        kwargs: dict[str, Any] = {}
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-        return subprocess.run(  # noqa: S603 (argv built here, no shell)
-            list(argv), capture_output=True, text=True, timeout=timeout, check=False, cwd="/", **kwargs
-        )
-
-    def init(self) -> None:
-        if self.user:
-            entry = pwd.getpwnam(self.user)
-            os.chown(self.dir, entry.pw_uid, entry.pw_gid)
-        result = self._run(
-            pg_bin("initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"initdb failed: {result.stdout[-1500:]} {result.stderr[-1500:]}")
-        with open(self.data / "postgresql.conf", "a") as conf:
-            conf.write(
-                f"\nport = {self.port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = '{self.dir}'\n"
-                "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\nmax_connections = 100\n"
-                "shared_buffers = 32MB\n"
-            )
-
-    def start(self) -> None:
-        result = self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "start")
-        if result.returncode != 0:
-            raise RuntimeError(f"pg_ctl start failed: {result.stdout[-1500:]} {result.stderr[-1500:]}")
-        log(f"private PostgreSQL up on 127.0.0.1:{self.port} (postmaster pid {self.pid()})")
-
-    def stop(self, mode: str = "fast") -> None:
-        result = self._run(pg_bin("pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
-        if result.returncode != 0 and self.running():
-            raise RuntimeError(f"pg_ctl stop failed: {result.stdout[-800:]} {result.stderr[-800:]}")
-        log(f"private PostgreSQL stopped ({mode})")
-
-    def pid(self) -> int | None:
-        try:
-            return int((self.data / "postmaster.pid").read_text().splitlines()[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
-    def running(self) -> bool:
-        pid = self.pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-
-    def destroy(self) -> None:
-        if self.running():
-            with contextlib.suppress(Exception):
-                self.stop("immediate")
-        pid = self.pid()
-        if pid and self.running():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class PrivateRedis:
-    """A throwaway ``redis-server`` (append-only file, so a clean stop/start keeps queued messages)."""
-
-    def __init__(self, base: Path, procs: Processes) -> None:
-        self.dir = base / "redis"
-        self.port = free_port()
-        self.procs = procs
-
-    def start(self) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        argv = [
-            shutil.which("redis-server") or "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "yes",
-            "--dir",
-            str(self.dir),
-            "--protected-mode",
-            "no",
-        ]
-        self.procs.start("redis", argv, dict(os.environ))
-        wait_until(lambda: port_open(self.port), 15, what="private redis-server")
-
-    def stop(self) -> None:
-        self.procs.stop("redis")
-        wait_until(lambda: not port_open(self.port), 10, what="redis-server to stop")
 
 
 # --- the stack -------------------------------------------------------------------------------------

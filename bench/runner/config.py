@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from scripts.stack import make_log
+from scripts.processes import make_log
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.stack import http_request
+from scripts.loopback import http_request
 
 from .config import LUA, RESULTS, ROOT, Config, Scenario, log
 from .profiling import start_profile, summarize_profile

@@ -9,8 +9,9 @@ import os
 import time
 from pathlib import Path
 
+from scripts.loopback import http_request
 from scripts.processes import group_pids
-from scripts.stack import Stack, StackOptions, http_request
+from scripts.stack import Stack, StackOptions
 
 from .config import Config
 

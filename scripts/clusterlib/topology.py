@@ -17,6 +17,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from scripts import loopback
 from scripts.processes import free_port, group_pids
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,13 +51,10 @@ def port_free(port: int) -> bool:
 
 
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
+    try:
+        return loopback.wait_until(predicate, timeout, interval=interval, what=what)
+    except TimeoutError as exc:
+        raise ClusterError(str(exc)) from None
 
 
 def http_status(url: str, timeout: float = 3) -> int:

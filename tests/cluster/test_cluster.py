@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from scripts.stack import http_request, wait_until
+from scripts.loopback import http_request, wait_until
 from tests.cluster.harness import PaymentClients, log
 
 pytestmark = pytest.mark.cluster

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from scripts import stack as base
-from scripts.stack import PrivatePostgres, PrivateRedis, Reply, http_request, log, wait_until
+from scripts.loopback import Reply, http_request, wait_until
+from scripts.servers import PrivatePostgres, PrivateRedis
+from scripts.stack import log
 
 __all__ = [
     "DEFAULT_ENV",
