@@ -14,7 +14,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 
-from audit.adminlib import (
+from core.adminlib import (
     AuditedAdminMixin,
     EasyPayModelAdmin,
     ReadOnlyModelAdmin,

@@ -18,8 +18,8 @@ from django.urls import path
 from django.utils.html import format_html
 
 from accounts.models import Merchant
+from core.adminlib import ReadOnlyModelAdmin, truncated_display
 
-from .adminlib import ReadOnlyModelAdmin, truncated_display
 from .dashboard import dashboard_context
 from .models import AuditLog
 from .services import audit_staff_action, customer_data_erase, customer_data_export

@@ -22,10 +22,10 @@ logger = logging.getLogger(__name__)
 
 
 def sync_beat_schedule(**kwargs) -> int:
+    from celery import current_app
     from django_celery_beat.schedulers import ModelEntry
 
-    from config.celery import app
-
+    app = current_app._get_current_object()  # the project's app (see core.health.check_broker)
     for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
         ModelEntry.from_entry(name, app=app, **entry)
     return len(settings.CELERY_BEAT_SCHEDULE)

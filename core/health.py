@@ -1,4 +1,7 @@
-"""Health checks of the components EasyPay depends on (database, cache, broker)."""
+"""Health checks of the components EasyPay depends on (database, cache, broker), and the registry through
+which the apps built on core add their own: ``register_check`` (a readiness check, in ``/health/ready``
+and ``/health/detailed``) and ``register_component`` (a status reported in ``/health/detailed`` only,
+never failing it), both called from the app's ``AppConfig.ready``. core imports none of those apps."""
 
 from __future__ import annotations
 
@@ -36,18 +39,53 @@ def check_cache() -> None:
 
 
 def check_broker() -> None:
-    from config.celery import app
+    # The project's Celery app is the current one (the config package creates it, Django imports that
+    # package with its settings): core reaches it through Celery, not through config.
+    from celery import current_app
 
-    with app.connection_for_write() as conn:
+    with current_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 
-def configured_checks() -> dict[str, Callable[[], None]]:
-    checks: dict[str, Callable[[], None]] = {"database": check_database, "cache": check_cache}
+def broker_configured() -> bool:
     broker = settings.CELERY_BROKER_URL
-    if broker and not broker.startswith("memory://") and not settings.CELERY_TASK_ALWAYS_EAGER:
-        checks["broker"] = check_broker
-    return checks
+    return bool(broker) and not broker.startswith("memory://") and not settings.CELERY_TASK_ALWAYS_EAGER
+
+
+@dataclass(frozen=True)
+class _Check:
+    check: Callable[[], None]
+    enabled: Callable[[], bool] | None = None
+
+
+_CHECKS: dict[str, _Check] = {}
+_COMPONENTS: dict[str, Callable[[], dict]] = {}
+
+
+def register_check(name: str, check: Callable[[], None], *, enabled: Callable[[], bool] | None = None) -> None:
+    """Add a readiness check: ``check()`` raises when ``name`` is unavailable; ``enabled()`` (read on
+    every probe) leaves it out when false. Registering a name again replaces it, in its place."""
+    _CHECKS[name] = _Check(check, enabled)
+
+
+def register_component(name: str, report: Callable[[], dict]) -> None:
+    """Add a component to ``/health/detailed``: ``report()`` returns its status object. Reported after
+    the checks, never turning the response into a 503."""
+    _COMPONENTS[name] = report
+
+
+def configured_checks() -> dict[str, Callable[[], None]]:
+    return {name: entry.check for name, entry in _CHECKS.items() if entry.enabled is None or entry.enabled()}
+
+
+def component_reports() -> dict[str, dict]:
+    return {name: report() for name, report in _COMPONENTS.items()}
+
+
+# core's own checks, first in every response.
+register_check("database", check_database)
+register_check("cache", check_cache)
+register_check("broker", check_broker, enabled=broker_configured)
 
 
 def run_checks(checks: dict[str, Callable[[], None]] | None = None) -> list[CheckResult]:

@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .exceptions import NotFound, ServiceUnavailable
-from .health import run_checks
+from .health import component_reports, run_checks
 from .replicas import replicas_health
 
 
@@ -68,7 +68,7 @@ class DetailedHealthView(_PublicView):
             r.name: {"status": "ok" if r.ok else "unavailable", "latency_ms": r.latency_ms, "error": r.error}
             for r in results
         }
-        components["processor"] = _processor_status()
+        components.update(component_reports())  # the apps' own (payments: the processor's circuit)
         components["scheduler"] = _scheduler_status()
         replicas = replicas_health()
         if replicas:
@@ -87,13 +87,6 @@ class DetailedHealthView(_PublicView):
             "celery": {"eager": bool(settings.CELERY_TASK_ALWAYS_EAGER)},
         }
         return Response(body, status=200 if healthy else 503)
-
-
-def _processor_status() -> dict:
-    from payments.gateways import circuit_state
-
-    state = circuit_state()
-    return {"status": "ok" if state == "closed" else "degraded", "circuit": state}
 
 
 def _scheduler_status() -> dict:

@@ -9,7 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import escape
 
-from audit.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
+from core.adminlib import ReadOnlyModelAdmin, ReadOnlyTabularInline, audit_admin_action, confirmation_page
 
 from . import services
 from .models import Kind, Notification, NotificationAttempt, NotificationSettings

@@ -17,7 +17,7 @@ from django.contrib.admin.utils import unquote
 from django.utils.html import format_html
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
-from audit.adminlib import (
+from core.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
     ReturnToObjectMixin,
@@ -26,6 +26,7 @@ from audit.adminlib import (
     model_fields,
     money_display,
     money_html,
+    reference_display,
     status_badge,
     status_display,
     truncated_display,
@@ -135,22 +136,8 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
     captured_money = money_display("captured_amount", description="captured amount")
     refunded_money = money_display("refunded_amount", description="refunded amount")
 
-    @staticmethod
-    @admin.display(description="status", ordering="status")
-    def status_label(obj):
-        if obj.is_test:
-            return format_html('{}<span class="ep-tag">test</span>', status_badge(obj.status))
-        return status_badge(obj.status)
-
-    @staticmethod
-    @admin.display(description="payment", ordering="created_at")
-    def payment_label(obj):
-        return format_html(
-            '<span class="ep-id">{}</span><span class="ep-sub" title="{}">{}</span>',
-            obj.external_id,
-            obj.merchant.name,
-            obj.merchant.name,
-        )
+    status_label = status_display(test_tag=True)
+    payment_label = reference_display(description="payment")
 
     @staticmethod
     @admin.display(description="customer", ordering="customer_email")

@@ -23,542 +23,50 @@ redis-server, redis-sentinel) are installed with apt-get when we are root. Every
 ``down`` stops every process ``up`` started, by pid (checking the pid still names the same process), and
 removes ``DIR``'s data.
 
-Standard library only: it may run before the virtualenv exists (it creates it with ``make venv``).
+Standard library only: it may run before the virtualenv exists (it creates it with ``make venv``). This
+file is the command line and the ``Cluster`` that puts the parts in ``scripts/clusterlib/`` together.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
-import pwd
 import secrets
 import shutil
 import signal
-import socket
 import string
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-# The stack helpers the bench and the fault tests use (standard library only, like this script).
-from scripts.processes import free_port, port_open  # noqa: E402
+# The parts of the cluster (standard library only, like this script).
+from scripts.clusterlib.app import AppMixin  # noqa: E402
+from scripts.clusterlib.haproxy import HaproxyMixin  # noqa: E402
+from scripts.clusterlib.postgres import PostgresMixin  # noqa: E402
+from scripts.clusterlib.sentinel import RedisMixin  # noqa: E402
+from scripts.clusterlib.topology import (  # noqa: E402
+    PYTHON,
+    SENTINEL_MASTER,
+    ClusterError,
+    ensure_packages,
+    ensure_venv,
+    group_alive,
+    http_status,
+    log,
+    pg_bin,
+    port_free,
+    wait_until,
+)
 
-VENV_BIN = ROOT / ".venv" / "bin"
-PYTHON = str(VENV_BIN / "python")
-PG_BIN_DIRS = ["/usr/lib/postgresql/15/bin", *sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)]
-SENTINEL_MASTER = "easypay"
-DB_NAME = "easypay"
-PACKAGES = {"haproxy": "haproxy", "redis-server": "redis-server", "redis-sentinel": "redis-sentinel"}
-
-
-def log(message: str) -> None:
-    print(f"[cluster {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-class ClusterError(RuntimeError):
-    pass
-
-
-# --- small helpers ----------------------------------------------------------------------------------
-
-
-def port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+__all__ = ["Cluster", "ClusterError", "main"]
 
 
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval)
-    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def http_status(url: str, timeout: float = 3) -> int:
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310 (http only)
-        with opener.open(request, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, ValueError):
-        return 0
-
-
-def proc_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat: tells a pid apart from a later process that reused it."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    if fields[0] in ("Z", "X"):  # exited, not yet reaped (by us, or by an init that never reaps)
-        return None
-    return fields[19]
-
-
-def pg_bin(name: str) -> str:
-    for directory in PG_BIN_DIRS:
-        candidate = Path(directory) / name
-        if candidate.exists():
-            return str(candidate)
-    raise ClusterError(f"PostgreSQL's {name} was not found in /usr/lib/postgresql/15/bin")
-
-
-def clean_env() -> dict[str, str]:
-    env = dict(os.environ)
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        env.pop(name, None)
-    # Whatever the caller had exported must not leak into the cluster's processes.
-    for name in list(env):
-        if name.startswith(("DATABASE_", "REDIS_", "CELERY_", "AUTHORIZE_NET_", "GUNICORN_", "DJANGO_")):
-            env.pop(name)
-    return env
-
-
-# --- prerequisites ----------------------------------------------------------------------------------
-
-
-def ensure_packages() -> None:
-    missing = [pkg for binary, pkg in PACKAGES.items() if not shutil.which(binary, path=_sbin_path())]
-    if not missing:
-        return
-    if os.geteuid() != 0:
-        raise ClusterError(
-            f"missing Debian packages {', '.join(missing)}: install them (apt-get install) or run as root"
-        )
-    log(f"installing {', '.join(missing)} (apt-get)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, capture_output=True, timeout=600)  # noqa: S607
-    # Do not let the packages' own services start: the cluster runs its own servers.
-    policy = Path("/usr/sbin/policy-rc.d")
-    created_policy = False
-    if not policy.exists():
-        policy.write_text("#!/bin/sh\nexit 101\n")
-        policy.chmod(0o755)
-        created_policy = True
-    try:
-        result = subprocess.run(  # noqa: S603
-            ["apt-get", "install", "-y", "-qq", *missing],  # noqa: S607
-            env=env,
-            check=False,
-            capture_output=True,
-            text=True,
-            timeout=900,
-        )
-    finally:
-        if created_policy:
-            policy.unlink(missing_ok=True)
-    still = [pkg for binary, pkg in PACKAGES.items() if not shutil.which(binary, path=_sbin_path())]
-    # redis-sentinel is redis-server in sentinel mode: without the package, redis-server --sentinel does.
-    still = [pkg for pkg in still if pkg != "redis-sentinel"]
-    if result.returncode != 0 or still:
-        raise ClusterError(
-            f"apt-get install {' '.join(missing)} failed:\n{result.stdout[-1500:]}{result.stderr[-1500:]}"
-        )
-
-
-def _sbin_path() -> str:
-    return os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/bin"])
-
-
-def binary(name: str) -> str:
-    found = shutil.which(name, path=_sbin_path())
-    if not found:
-        raise ClusterError(f"{name} not found")
-    return found
-
-
-def ensure_venv() -> None:
-    if (ROOT / ".venv" / ".installed").exists() and Path(PYTHON).exists():
-        return
-    log("creating the virtualenv (make venv)")
-    result = subprocess.run(["make", "venv"], cwd=ROOT, capture_output=True, text=True, check=False)  # noqa: S607
-    if result.returncode != 0:
-        raise ClusterError(f"make venv failed:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
-
-
-# --- the cluster ----------------------------------------------------------------------------------------
-
-
-class Cluster:
-    def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.state_path = directory / "state.json"
-        self.state: dict = {"processes": {}, "pg_dirs": [], "created": time.time()}
-        if self.state_path.exists():
-            with contextlib.suppress(ValueError, OSError):
-                self.state = json.loads(self.state_path.read_text())
-        self.pg_user = "postgres" if os.geteuid() == 0 else None
-
-    # bookkeeping -----------------------------------------------------------------------------------------
-
-    def save(self) -> None:
-        tmp = self.state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.state, indent=2))
-        tmp.replace(self.state_path)
-
-    def remember(self, name: str, pid: int, kind: str = "group", **extra) -> None:
-        self.state["processes"][name] = {"pid": pid, "start": proc_start_time(pid), "kind": kind, **extra}
-        self.save()
-
-    def alive(self, name: str) -> bool:
-        entry = self.state["processes"].get(name)
-        return bool(entry) and proc_start_time(entry["pid"]) == entry["start"] and entry["start"] is not None
-
-    def spawn(self, name: str, argv: list[str], env: dict, user: str | None = None) -> int:
-        kwargs: dict = {}
-        if user:
-            entry = pwd.getpwnam(user)
-            kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-        log_path = self.dir / "logs" / f"{name}.log"
-        with open(log_path, "ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 (argv built here, no shell)
-                argv,
-                cwd=ROOT,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                **kwargs,
-            )
-        self.remember(name, proc.pid)
-        log(f"started {name} (pid {proc.pid})")
-        return proc.pid
-
-    def tail(self, name: str, lines: int = 40) -> str:
-        path = self.dir / "logs" / f"{name}.log"
-        if not path.exists():
-            return ""
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def pick_port(self, preferred: int) -> int:
-        used = set(self.state.setdefault("ports_used", []))
-        port = preferred if (preferred not in used and 1024 < preferred < 65536 and port_free(preferred)) else None
-        while port is None:
-            candidate = free_port()
-            if candidate not in used:
-                port = candidate
-        self.state["ports_used"].append(port)
-        return port
-
-    # PostgreSQL ---------------------------------------------------------------------------------------
-
-    def _as_pg(self, argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
-        kwargs: dict = {}
-        if self.pg_user:
-            entry = pwd.getpwnam(self.pg_user)
-            kwargs.update(user=entry.pw_uid, group=entry.pw_gid, extra_groups=[])
-        return subprocess.run(  # noqa: S603
-            argv,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            cwd="/",
-            stdin=subprocess.DEVNULL,
-            **kwargs,
-        )
-
-    def _pg_root(self) -> Path:
-        """``DIR/pg``, or a directory of its own when the postgres user cannot reach ``DIR``."""
-        inside = self.dir / "pg"
-        inside.mkdir(exist_ok=True)
-        if not self.pg_user:
-            return inside
-        entry = pwd.getpwnam(self.pg_user)
-        os.chown(inside, entry.pw_uid, entry.pw_gid)
-        probe = self._as_pg(["/bin/sh", "-c", f'test -w "{inside}" && test -x "{inside}"'])
-        if probe.returncode == 0:
-            return inside
-        outside = Path(tempfile.mkdtemp(prefix="easypay-cluster-pg-"))
-        os.chown(outside, entry.pw_uid, entry.pw_gid)
-        self.state["pg_dirs"].append(str(outside))
-        self.save()
-        (inside / "WHERE").write_text(f"{outside}\n")
-        return outside
-
-    def _pg_conf(self, data: Path, port: int, sockets: Path, replica: bool) -> None:
-        lines = [
-            "",
-            "# easypay cluster",
-            f"port = {port}",
-            "listen_addresses = '127.0.0.1'",
-            f"unix_socket_directories = '{sockets}'",
-            "max_connections = 300",
-            "shared_buffers = 64MB",
-            "fsync = off",
-            "synchronous_commit = off",
-            "full_page_writes = on",
-            "wal_level = replica",
-            "max_wal_senders = 10",
-            "wal_keep_size = 512MB",
-            "hot_standby = on",
-            "hot_standby_feedback = on",
-            "max_standby_streaming_delay = 30s",
-            "logging_collector = off",
-        ]
-        with open(data / "postgresql.auto.conf" if replica else data / "postgresql.conf", "a") as conf:
-            conf.write("\n".join(lines) + "\n")
-
-    def _pg_start(self, name: str, data: Path) -> int:
-        result = self._as_pg(
-            [pg_bin("pg_ctl"), "-D", str(data), "-l", str(data.parent / f"{name}.log"), "-w", "-t", "120", "start"]
-        )
-        if result.returncode != 0:
-            log_text = (
-                (data.parent / f"{name}.log").read_text(errors="replace")[-2000:]
-                if (data.parent / f"{name}.log").exists()
-                else ""
-            )
-            raise ClusterError(
-                f"pg_ctl start ({name}) failed: {result.stdout[-1000:]} {result.stderr[-1000:]} {log_text}"
-            )
-        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
-        self.remember(name, pid, kind="postgres", data=str(data))
-        log(f"started {name} (postmaster pid {pid})")
-        return pid
-
-    def start_postgres(self, base: int, replicas: int) -> tuple[str, list[str]]:
-        root = self._pg_root()
-        self.state["pg_root"] = str(root)
-        primary_port = self.pick_port(base)
-        primary = root / "primary"
-        result = self._as_pg(
-            [pg_bin("initdb"), "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"]
-        )
-        if result.returncode != 0:
-            raise ClusterError(f"initdb failed: {result.stdout[-1500:]} {result.stderr[-1500:]}")
-        self._pg_conf(primary, primary_port, root, replica=False)
-        with open(primary / "pg_hba.conf", "a") as hba:
-            hba.write("host replication all 127.0.0.1/32 trust\nhost all all 127.0.0.1/32 trust\n")
-        self._pg_start("pg-primary", primary)
-        self.state["pg"] = {"primary_port": primary_port, "replica_ports": []}
-        create = self._as_pg(
-            [
-                pg_bin("psql"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(primary_port),
-                "-U",
-                "postgres",
-                "-d",
-                "postgres",
-                "-qAtc",
-                f"CREATE DATABASE {DB_NAME}",
-            ]
-        )
-        if create.returncode != 0:
-            raise ClusterError(f"CREATE DATABASE failed: {create.stderr[-1000:]}")
-        replica_urls = []
-        for index in range(1, replicas + 1):
-            port = self.pick_port(base + index)
-            data = root / f"replica{index}"
-            backup = self._as_pg(
-                [
-                    pg_bin("pg_basebackup"),
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(primary_port),
-                    "-U",
-                    "postgres",
-                    "-D",
-                    str(data),
-                    "-R",
-                    "-X",
-                    "stream",
-                    "-c",
-                    "fast",
-                ],
-                timeout=600,
-            )
-            if backup.returncode != 0:
-                raise ClusterError(f"pg_basebackup failed: {backup.stdout[-1000:]} {backup.stderr[-1000:]}")
-            self._pg_conf(data, port, root, replica=True)
-            self._pg_start(f"pg-replica{index}", data)
-            self.state["pg"]["replica_ports"].append(port)
-            replica_urls.append(f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}")
-        self.save()
-        return f"postgres://postgres@127.0.0.1:{primary_port}/{DB_NAME}", replica_urls
-
-    # Redis -----------------------------------------------------------------------------------------------
-
-    def start_redis(self, base: int) -> tuple[str, list[tuple[str, int]]]:
-        env = clean_env()
-        server = binary("redis-server")
-        ports = {"redis-primary": self.pick_port(base + 10), "redis-replica": self.pick_port(base + 11)}
-        for name, port in ports.items():
-            data = self.dir / name
-            data.mkdir(exist_ok=True)
-            argv = [server, "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no", "--dir", str(data)]
-            argv += [
-                "--save",
-                "",
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "everysec",
-                "--maxmemory-policy",
-                "noeviction",
-            ]
-            if name == "redis-replica":
-                argv += ["--replicaof", "127.0.0.1", str(ports["redis-primary"])]
-            self.spawn(name, argv, env)
-            wait_until(lambda p=port: port_open(p), 20, f"{name} on port {port}")
-        sentinels = []
-        sentinel_bin = shutil.which("redis-sentinel", path=_sbin_path())
-        for index in range(1, 4):
-            port = self.pick_port(base + 11 + index)
-            data = self.dir / f"sentinel{index}"
-            data.mkdir(exist_ok=True)
-            conf = data / "sentinel.conf"
-            conf.write_text(
-                f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndaemonize no\ndir {data}\n"
-                f"sentinel monitor {SENTINEL_MASTER} 127.0.0.1 {ports['redis-primary']} 2\n"
-                f"sentinel down-after-milliseconds {SENTINEL_MASTER} 2000\n"
-                f"sentinel failover-timeout {SENTINEL_MASTER} 10000\n"
-                f"sentinel parallel-syncs {SENTINEL_MASTER} 1\n"
-            )
-            argv = [sentinel_bin, str(conf)] if sentinel_bin else [server, str(conf), "--sentinel"]
-            self.spawn(f"sentinel{index}", argv, env)
-            sentinels.append(("127.0.0.1", port))
-        for _, port in sentinels:
-            wait_until(lambda p=port: port_open(p), 20, f"sentinel on port {port}")
-        self.state["redis"] = {**ports, "sentinels": [p for _, p in sentinels]}
-        self.save()
-        return f"redis://127.0.0.1:{ports['redis-primary']}/0", sentinels
-
-    # application ----------------------------------------------------------------------------------------
-
-    def app_env(self, settings: dict[str, str]) -> dict[str, str]:
-        env = clean_env()
-        env.update(settings)
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = str(ROOT)
-        env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '/usr/bin:/bin')}"
-        return env
-
-    def manage(self, env: dict, *args: str, timeout: float = 600) -> None:
-        result = subprocess.run(  # noqa: S603
-            [PYTHON, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ClusterError(f"manage.py {' '.join(args)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}")
-
-    def start_haproxy(self, port: int, web_ports: list[int]) -> None:
-        servers = "\n".join(f"    server web{i} 127.0.0.1:{p} check" for i, p in enumerate(web_ports, start=1))
-        # When every instance says "not ready" at once, the cause is shared (Redis failing over): rather
-        # than answering 503 itself, the balancer then sends to all of them (backups, no checks).
-        # A server marked down keeps its in-flight requests (no `on-marked-down shutdown-sessions`): during
-        # a Redis failover every instance is briefly not ready, and cutting their sessions answered 502s.
-        backups = "\n".join(
-            f"    server web{i}-fallback 127.0.0.1:{p} backup" for i, p in enumerate(web_ports, start=1)
-        )
-        config = f"""global
-    maxconn 4096
-
-defaults
-    mode http
-    timeout connect 2s
-    timeout client 120s
-    timeout server 120s
-    timeout http-keep-alive 10s
-    retries 3
-    option redispatch
-    option allbackups
-
-frontend easypay
-    bind 127.0.0.1:{port}
-    default_backend web
-
-backend web
-    balance roundrobin
-    option httpchk
-    http-check send meth GET uri /health/ready ver HTTP/1.1 hdr Host 127.0.0.1
-    http-check expect status 200
-    default-server inter 1s fall 2 rise 2
-{servers}
-{backups}
-"""
-        conf = self.dir / "haproxy.cfg"
-        conf.write_text(config)
-        check = subprocess.run([binary("haproxy"), "-c", "-f", str(conf)], capture_output=True, text=True, check=False)  # noqa: S603
-        if check.returncode != 0:
-            raise ClusterError(f"haproxy configuration refused: {check.stdout}{check.stderr}")
-        self.spawn("lb", [binary("haproxy"), "-f", str(conf), "-db"], clean_env())
-        wait_until(lambda: port_open(port), 20, f"HAProxy on port {port}")
-
-    def web_argv(self, port: int) -> list[str]:
-        return [
-            str(VENV_BIN / "gunicorn"),
-            "config.wsgi:application",
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--graceful-timeout",
-            "20",
-            # Several instances on one machine: gunicorn's control socket is one fixed path per user.
-            "--no-control-socket",
-        ]
-
-    def worker_argv(self, index: int) -> list[str]:
-        return [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "config",
-            "worker",
-            "--loglevel",
-            "INFO",
-            "--pool",
-            "prefork",
-            "--concurrency",
-            "2",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"worker{index}-{os.getpid()}@%h",
-        ]
-
-    def beat_argv(self, name: str = "beat") -> list[str]:
-        return [
-            str(VENV_BIN / "celery"),
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "INFO",
-            "--pidfile",
-            str(self.dir / f"{name}.pid"),
-            "--max-interval",
-            "5",
-        ]
+class Cluster(PostgresMixin, RedisMixin, HaproxyMixin, AppMixin):
+    """A cluster in ``DIR``: its state file (``topology.ClusterState``) and the parts that start it."""
 
     # up / down --------------------------------------------------------------------------------------------
 
@@ -651,20 +159,6 @@ backend web
             raise ClusterError(f"{name} exited:\n{self.tail(name)}")
         return True
 
-    def write_env(self, settings: dict[str, str]) -> None:
-        lines = [
-            "# EasyPay cluster (scripts/cluster.py): `. DIR/env` then `python manage.py ...` talks to it.",
-            *(f"export {name}={_shell_quote(value)}" for name, value in settings.items()),
-            # `python` and `celery` are the project's virtualenv's, so `python manage.py ...` just works
-            # (a literal value: a reader that parses these lines without a shell gets a usable PATH too).
-            f"export PATH={_shell_quote(_venv_path())}",
-        ]
-        (self.dir / "env").write_text("\n".join(lines) + "\n")
-
-    def write_pids(self) -> None:
-        pids = {name: entry["pid"] for name, entry in self.state["processes"].items()}
-        (self.dir / "pids.json").write_text(json.dumps(pids, indent=2) + "\n")
-
     def stop_process(self, name: str, grace: float = 20) -> None:
         entry = self.state["processes"].get(name)
         if not entry:
@@ -685,7 +179,7 @@ backend web
                 time.sleep(0.1)
         # The group may still hold children (gunicorn workers, the Celery pool) after its leader left;
         # the group id is the leader's pid and only ever ours while one of them lives.
-        if entry.get("start") and (self.alive(name) or _group_alive(pid)):
+        if entry.get("start") and (self.alive(name) or group_alive(pid)):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)
 
@@ -710,28 +204,6 @@ backend web
             log(f"stopped {name}")
         for extra in self.state.get("pg_dirs", []):
             shutil.rmtree(extra, ignore_errors=True)
-
-
-def _group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:
-            return True
-    return False
-
-
-def _venv_path() -> str:
-    rest = [p for p in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep) if p]
-    return os.pathsep.join(dict.fromkeys([str(VENV_BIN), *rest, "/usr/local/bin", "/usr/bin", "/bin"]))
-
-
-def _shell_quote(value: str) -> str:
-    return "'" + value.replace("'", "'\"'\"'") + "'"
 
 
 # --- command line -------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The processes of a local stack (``make bench``, ``make faults``, ``make soak``), started and stopped
 the same way: each child in its own session, stopped by its process-group id (its own pid), every pid
 appended to ``<state_dir>/pids`` so that a wrapper (``bench/run.sh``) can clean up even when the Python
-side dies hard; output to ``<state_dir>/<name>.log``.
+side dies hard; output to ``<state_dir>/<name>.log``. The Celery worker and beat command lines are
+built here for those stacks and for ``scripts/cluster.py``.
 
 Standard library only: the bench imports it before the project is set up.
 """
@@ -11,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import random
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,10 +25,38 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def make_log(prefix: str) -> Callable[[str], None]:
+    """``log(message)`` printing ``[prefix HH:MM:SS] message`` to stderr."""
+
+    def log(message: str) -> None:
+        print(f"[{prefix} {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port: any the system gives, or one of ``EASYPAY_PORT_RANGE=LOW-HIGH`` when set
+    (machines where each user has a range), never the same twice in this process."""
+    span = os.environ.get("EASYPAY_PORT_RANGE", "").strip()
+    if not span:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            return sock.getsockname()[1]
+    low, _, high = span.partition("-")
+    candidates = [p for p in range(int(low), int(high) + 1) if p not in _HANDED_OUT]
+    random.shuffle(candidates)
+    for port in candidates:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise RuntimeError(f"no free port left in EASYPAY_PORT_RANGE={span}")
 
 
 def port_open(port: int, timeout: float = 0.5) -> bool:
@@ -70,6 +101,39 @@ def migrate(python: str, env: dict) -> None:
     result = manage(python, env, "migrate", "--noinput")
     if result.returncode != 0:
         raise RuntimeError(f"migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+
+
+def celery_worker_argv(
+    celery: str, *, hostname: str, loglevel: str = "INFO", pool: str = "prefork", concurrency: int = 2
+) -> list[str]:
+    """``celery -A config worker`` as every local stack runs it (the fault tests, the soak, the bench,
+    the cluster): no gossip, no mingle (workers come and go in tests), a hostname of the caller's."""
+    return [
+        celery,
+        "-A",
+        "config",
+        "worker",
+        "--loglevel",
+        loglevel,
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        hostname,
+    ]
+
+
+def celery_beat_argv(
+    celery: str, *, pidfile: str, loglevel: str = "INFO", max_interval: int | None = None
+) -> list[str]:
+    """``celery -A config beat`` with its pid file (and, when given, ``--max-interval`` seconds)."""
+    argv = [celery, "-A", "config", "beat", "--loglevel", loglevel, "--pidfile", pidfile]
+    if max_interval is not None:
+        argv += ["--max-interval", str(max_interval)]
+    return argv
 
 
 class Processes:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
 
-from audit.adminlib import (
+from core.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
     audit_admin_action,
@@ -13,6 +12,7 @@ from audit.adminlib import (
     model_fields,
     money_display,
     money_html,
+    reference_display,
     status_badge,
     status_display,
     truncated_display,
@@ -60,22 +60,8 @@ class SubscriptionAdmin(ReadOnlyModelAdmin):
     )
     plan_short = truncated_display("plan_id", description="plan", size="m")
 
-    @staticmethod
-    @admin.display(description="status", ordering="status")
-    def status_label(obj):
-        if obj.is_test:
-            return format_html('{}<span class="ep-tag">test</span>', status_badge(obj.status))
-        return status_badge(obj.status)
-
-    @staticmethod
-    @admin.display(description="subscription", ordering="created_at")
-    def subscription_label(obj):
-        return format_html(
-            '<span class="ep-id">{}</span><span class="ep-sub" title="{}">{}</span>',
-            obj.external_id,
-            obj.merchant.name,
-            obj.merchant.name,
-        )
+    status_label = status_display(test_tag=True)
+    subscription_label = reference_display(description="subscription")
 
     def has_manage_permission(self, request):
         return request.user.has_perm("audit.manage_subscription")

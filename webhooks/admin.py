@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from audit.adminlib import (
+from core.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
     audit_admin_action,

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from django import template
 
+from core.adminlib import status_badge
 from core.money import format_amount, format_money
-
-from ..adminlib import status_badge
 
 register = template.Library()
 

@@ -187,3 +187,44 @@ def test_the_root_is_a_landing_page_linking_docs_swagger_admin_and_health(anon_c
     for link in ('href="/api/docs/"', 'href="/admin/"', 'href="/health/ready"'):
         assert link in page
     assert anon_client.post("/").status_code == 405
+
+
+# --- the registry the apps fill ------------------------------------------------------------------
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    monkeypatch.setattr(health, "_CHECKS", dict(health._CHECKS))
+    monkeypatch.setattr(health, "_COMPONENTS", dict(health._COMPONENTS))
+    return health
+
+
+def test_payments_registers_the_processor_between_the_checks_and_the_scheduler(anon_client):
+    assert list(health._CHECKS)[:3] == ["database", "cache", "broker"]
+    components = anon_client.get("/health/detailed").json()["data"]["components"]
+    assert list(components) == ["database", "cache", "processor", "scheduler"]
+    assert components["processor"] == {"status": "ok", "circuit": "closed"}
+
+
+def test_a_registered_check_joins_readiness_and_fails_it(anon_client, registry):
+    def dead() -> None:
+        raise ConnectionError("10.9.9.9 refused")
+
+    registry.register_check("search", dead)
+    response = anon_client.get("/health/ready")
+    assert response.status_code == 503
+    assert response.json()["error"]["details"] == {"database": "ok", "cache": "ok", "search": "unavailable"}
+    detailed = anon_client.get("/health/detailed")
+    assert detailed.status_code == 503
+    assert detailed.json()["data"]["components"]["search"]["error"] == "ConnectionError"
+    assert "10.9.9.9" not in detailed.content.decode()
+
+
+def test_a_disabled_check_is_left_out_and_a_component_never_fails_detailed(anon_client, registry):
+    registry.register_check("search", lambda: None, enabled=lambda: False)
+    registry.register_component("search_index", lambda: {"status": "degraded"})
+    assert "search" not in registry.configured_checks()
+    assert anon_client.get("/health/ready").json()["data"]["checks"] == {"database": "ok", "cache": "ok"}
+    response = anon_client.get("/health/detailed")
+    assert response.status_code == 200
+    assert response.json()["data"]["components"]["search_index"] == {"status": "degraded"}

@@ -16,8 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+from scripts.loopback import http_request
 from scripts.processes import free_port
-from tests.faults.stack import http_request
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")

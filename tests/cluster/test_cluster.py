@@ -13,8 +13,8 @@ import uuid
 
 import pytest
 
+from scripts.loopback import http_request, wait_until
 from tests.cluster.harness import PaymentClients, log
-from tests.faults.stack import http_request, wait_until
 
 pytestmark = pytest.mark.cluster
 

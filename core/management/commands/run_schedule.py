@@ -14,16 +14,20 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from celery import current_app
 from celery.schedules import BaseSchedule, maybe_schedule
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 from django.utils import timezone
 
-from config.celery import app
 from core.heartbeat import heartbeat_beat
 
 logger = logging.getLogger("easypay.schedule")
+
+# The project's Celery app (created by the config package, current once Django has loaded its settings):
+# core reaches it through Celery so that it imports nothing above it.
+app = current_app
 
 
 def as_schedule(value) -> BaseSchedule:

@@ -8,7 +8,12 @@
 - Display helpers shared by every changelist and detail page: :func:`money_display` (an amount with
   its currency's exponent, through ``core.money.format_money``), :func:`status_display` (a colored
   badge), :func:`truncated_display` (long text cut to the column, whole in the tooltip) and
-  :func:`model_fields` (a model's fields for a read-only page, amounts swapped for their display).
+  :func:`model_fields` (a model's fields for a read-only page, amounts swapped for their display),
+  :func:`reference_display` (an object's public id over its merchant's name).
+
+core records nothing itself: the audit app registers the function that writes a staff action's audit
+row (:func:`register_admin_recorder`, from its ``AppConfig.ready``); without one every audited staff
+action fails rather than going unrecorded.
 """
 
 from __future__ import annotations
@@ -18,14 +23,13 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.core.exceptions import ImproperlyConfigured
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from core.money import format_money
-
-from .services import audit_staff_action
+from .money import format_money
 
 # -- display helpers --------------------------------------------------------------------------------
 
@@ -99,10 +103,31 @@ def money_display(field: str, *, currency: str = "currency", description: str | 
     return staticmethod(show)
 
 
-def status_display(field: str = "status", *, description: str | None = None) -> staticmethod:
+def status_display(field: str = "status", *, description: str | None = None, test_tag: bool = False) -> staticmethod:
+    """A status badge; with ``test_tag``, a ``test`` tag after it on objects made with a test key
+    (``obj.is_test``)."""
+
     @admin.display(description=description or field.replace("_", " "), ordering=field)
     def show(obj):
-        return status_badge(_resolve(obj, field))
+        badge = status_badge(_resolve(obj, field))
+        if test_tag and getattr(obj, "is_test", False):
+            return format_html('{}<span class="ep-tag">test</span>', badge)
+        return badge
+
+    return staticmethod(show)
+
+
+def reference_display(*, description: str, ordering: str = "created_at") -> staticmethod:
+    """An object's public id (``obj.external_id``) over its merchant's name (whole in the tooltip)."""
+
+    @admin.display(description=description, ordering=ordering)
+    def show(obj):
+        return format_html(
+            '<span class="ep-id">{}</span><span class="ep-sub" title="{}">{}</span>',
+            obj.external_id,
+            obj.merchant.name,
+            obj.merchant.name,
+        )
 
     return staticmethod(show)
 
@@ -136,28 +161,27 @@ def change_url(obj) -> str:
     return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
 
 
-def merchant_id_of(obj) -> Any:
-    from accounts.models import Merchant
+# -- audited staff actions ------------------------------------------------------------------------
 
-    if isinstance(obj, Merchant):
-        return obj.pk
-    merchant_id = getattr(obj, "merchant_id", None)
-    if merchant_id is None and hasattr(obj, "payment"):
-        merchant_id = getattr(getattr(obj, "payment", None), "merchant_id", None)
-    if merchant_id is None and hasattr(obj, "endpoint"):
-        merchant_id = getattr(getattr(obj, "endpoint", None), "merchant_id", None)
-    return merchant_id
+AdminRecorder = Callable[..., Any]
+_recorder: AdminRecorder | None = None
+
+
+def register_admin_recorder(recorder: AdminRecorder) -> None:
+    """Set the function writing a staff action's audit row, called as ``recorder(request=..., obj=...,
+    action="admin.<model_name>.<verb>", data=..., result=..., status_code=...)``."""
+    global _recorder
+    _recorder = recorder
 
 
 def audit_admin_action(request, obj, verb: str, *, data: Any = None, result: Any = None, status_code: int = 200):
     """One audit row for a staff action on ``obj`` (``admin.<model_name>.<verb>``)."""
-    model_name = obj._meta.model_name
-    return audit_staff_action(
+    if _recorder is None:
+        raise ImproperlyConfigured("no admin recorder registered: the audit app records every staff action")
+    return _recorder(
         request=request,
-        action=f"admin.{model_name}.{verb}",
-        resource_type=model_name,
-        resource_id=obj.pk,
-        merchant_id=merchant_id_of(obj),
+        obj=obj,
+        action=f"admin.{obj._meta.model_name}.{verb}",
         data=data,
         result=result,
         status_code=status_code,
@@ -231,19 +255,10 @@ class ReadOnlyModelAdmin(ReadOnlyAdminMixin, EasyPayModelAdmin):
     pass
 
 
-class ReadOnlyTabularInline(admin.TabularInline):
+class ReadOnlyTabularInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def confirmation_page(
