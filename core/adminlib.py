@@ -19,7 +19,7 @@ action fails rather than going unrecorded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
@@ -188,11 +188,18 @@ def audit_admin_action(request, obj, verb: str, *, data: Any = None, result: Any
     )
 
 
+if TYPE_CHECKING:
+    # What the mixins below are mixed into: the type checker sees ModelAdmin's methods they extend.
+    _AdminBase = admin.ModelAdmin[Any]
+else:
+    _AdminBase = object
+
+
 def _message_text(message) -> Any:
     return message if isinstance(message, list | dict | str) else str(message)
 
 
-class AuditedAdminMixin:
+class AuditedAdminMixin(_AdminBase):
     def log_addition(self, request, obj, message):
         entry = super().log_addition(request, obj, message)
         audit_admin_action(request, obj, "add", data={"message": _message_text(message)})
@@ -227,7 +234,7 @@ class ReadOnlyAdminMixin:
 RETURN_FIELD = "_return_to"
 
 
-class ReturnToObjectMixin:
+class ReturnToObjectMixin(_AdminBase):
     """An action posted from an object's page (``_return_to=change``, one object) redirects back to
     that page when it is done, not to the changelist."""
 

@@ -35,6 +35,7 @@ from core.errors import (  # noqa: F401  (re-exported: the error types are impor
     ServiceUnavailable,
     ValidationFailed,
 )
+from core.renderers import envelope_mark
 
 logger = logging.getLogger("easypay.errors")
 
@@ -70,9 +71,7 @@ def _response(
     if data is not None:
         body["data"] = data
     response = Response(body, status=status_code, headers=headers)
-    # core.renderers reads this flag: the body is already the contract's envelope.
-    response.easypay_envelope = True  # type: ignore[attr-defined]  # a marker attribute the stubs cannot know
-    return response
+    return envelope_mark(response)
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

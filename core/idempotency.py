@@ -41,6 +41,7 @@ from rest_framework.utils.encoders import JSONEncoder
 
 from core.exceptions import IdempotencyConflict, ValidationFailed
 from core.models import IdempotencyRecord
+from core.renderers import envelope_mark
 from core.text import forbidden_char, forbidden_message
 
 HEADER = "Idempotency-Key"
@@ -242,7 +243,7 @@ def replay_response(record: IdempotencyRecord) -> Response:
     body = json.loads(record.response_body) if record.response_body else None
     response = Response(body, status=record.response_status or 200, headers={REPLAYED_HEADER: "true"})
     if isinstance(body, dict) and "error" in body:
-        response.easypay_envelope = True
+        envelope_mark(response)
     return response
 
 

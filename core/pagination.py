@@ -6,6 +6,8 @@ from __future__ import annotations
 from rest_framework import pagination
 from rest_framework.response import Response
 
+from core.renderers import envelope_mark
+
 from .exceptions import ValidationFailed
 
 
@@ -56,8 +58,7 @@ class CursorPagination(pagination.CursorPagination):
                 },
             }
         )
-        response.easypay_envelope = True
-        return response
+        return envelope_mark(response)
 
     def get_paginated_response_schema(self, schema):
         return {

@@ -7,6 +7,16 @@ from rest_framework.renderers import JSONRenderer
 
 from .context import current_request_id, new_request_id
 
+ENVELOPE_FLAG = "easypay_envelope"
+
+
+def envelope_mark(response):
+    """Mark ``response`` as carrying the contract's envelope already (errors, pages, replays): the
+    renderer sends its body as it is instead of wrapping it in ``{"data": ...}``. One named flag on the
+    response, set here only."""
+    setattr(response, ENVELOPE_FLAG, True)
+    return response
+
 
 def utc_timestamp() -> str:
     return timezone.now().isoformat().replace("+00:00", "Z")
@@ -27,7 +37,7 @@ class EnvelopeJSONRenderer(JSONRenderer):
         if response is not None and response.status_code == 204:
             return b""
         pre_shaped = response is not None and (
-            getattr(response, "easypay_envelope", False)
+            getattr(response, ENVELOPE_FLAG, False)
             or (response.status_code >= 400 and isinstance(data, dict) and "error" in data)
         )
         if pre_shaped:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from rest_framework import serializers
 
+if TYPE_CHECKING:
+    _SerializerBase = serializers.Serializer[Any]
+else:
+    _SerializerBase = object
 
-class StrictInputMixin:
+
+class StrictInputMixin(_SerializerBase):
     """Unknown fields are a 400, not silently dropped (read-only fields echoed back are ignored)."""
 
     def to_internal_value(self, data):

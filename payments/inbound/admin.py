@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
-from audit.adminlib import (
+from core.adminlib import (
     ReadOnlyModelAdmin,
     audit_admin_action,
     confirmation_page,
