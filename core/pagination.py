@@ -56,7 +56,7 @@ class CursorPagination(pagination.CursorPagination):
                 },
             }
         )
-        response.easypay_envelope = True
+        response.easypay_envelope = True  # type: ignore[attr-defined]  # a marker attribute the stubs cannot know
         return response
 
     def get_paginated_response_schema(self, schema):
