@@ -83,7 +83,7 @@ def processor_environment() -> str:
     """
     from django.conf import settings
 
-    configured = (getattr(settings, "AUTHORIZE_NET_ENVIRONMENT", "") or "").strip()
+    configured = (settings.AUTHORIZE_NET_ENVIRONMENT or "").strip()
     if configured:
         return configured[:64]
     endpoint = str(settings.AUTHORIZE_NET_ENDPOINT).strip().lower()
