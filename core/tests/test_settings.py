@@ -197,7 +197,8 @@ def test_make_help_lists_the_targets():
 
 
 ROUTE_PROBE = SETUP + (
-    "from config.celery import app; from webhooks.tasks import delivery_attempt, inbound_event_process\n"
+    "from config.celery import app; from webhooks.tasks import delivery_attempt\n"
+    "from payments.inbound.tasks import inbound_event_process\n"
     "def route(task):\n"
     "    options = {'queue': getattr(task, 'queue', None)}\n"
     "    return app.amqp.router.route(options, task.name, (), {}, task_type=task)['queue'].name\n"
