@@ -30,13 +30,9 @@ from .models import AuditLog
 logger = logging.getLogger("easypay.audit")
 
 
-def _setting(name: str, default):
-    return getattr(settings, name, default)
-
-
 class AuditBuffer:
     def __init__(self) -> None:
-        self._queue: queue.Queue[AuditLog] = queue.Queue(maxsize=int(_setting("AUDIT_BUFFER_MAX_ROWS", 10000)))
+        self._queue: queue.Queue[AuditLog] = queue.Queue(maxsize=int(settings.AUDIT_BUFFER_MAX_ROWS))
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -66,7 +62,7 @@ class AuditBuffer:
                 return
             if self._pid != pid:
                 # After a fork (gunicorn --preload) the parent's queue and thread do not exist here.
-                self._queue = queue.Queue(maxsize=int(_setting("AUDIT_BUFFER_MAX_ROWS", 10000)))
+                self._queue = queue.Queue(maxsize=int(settings.AUDIT_BUFFER_MAX_ROWS))
                 self._stop = threading.Event()
             self._pid = pid
             self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -90,8 +86,8 @@ class AuditBuffer:
         return batch
 
     def _run(self) -> None:
-        interval = float(_setting("AUDIT_FLUSH_INTERVAL_SECONDS", 1.0))
-        batch_size = int(_setting("AUDIT_BATCH_SIZE", 200))
+        interval = float(settings.AUDIT_FLUSH_INTERVAL_SECONDS)
+        batch_size = int(settings.AUDIT_BATCH_SIZE)
         try:
             while not self._stop.is_set():
                 try:
@@ -111,7 +107,7 @@ class AuditBuffer:
     def flush(self) -> int:
         """Write everything queued now, in the calling thread; returns how many rows were written."""
         written = 0
-        batch_size = int(_setting("AUDIT_BATCH_SIZE", 200))
+        batch_size = int(settings.AUDIT_BATCH_SIZE)
         with self._write_lock:
             while True:
                 batch: list[AuditLog] = []
@@ -217,7 +213,7 @@ buffer = AuditBuffer()
 
 def record(row: AuditLog) -> None:
     """Store one audit row by the configured path (see the module docstring)."""
-    if _setting("AUDIT_SYNC_WRITES", False) or connection.in_atomic_block:
+    if settings.AUDIT_SYNC_WRITES or connection.in_atomic_block:
         write_rows([row])
     else:
         buffer.put(row)

@@ -85,7 +85,7 @@ _serving: ContextVar[_Claim | None] = ContextVar("easypay_idempotency_serving", 
 
 
 def ttl() -> timedelta:
-    return timedelta(hours=int(getattr(settings, "IDEMPOTENCY_KEY_TTL_HOURS", 24)))
+    return timedelta(hours=int(settings.IDEMPOTENCY_KEY_TTL_HOURS))
 
 
 def request_fingerprint(*, method: str, path: str, body: Any) -> str:
@@ -163,7 +163,7 @@ def stale_after() -> timedelta:
     """How long an ``in_progress`` claim may stand before a retry can take it over: longer than
     any request can run (processor connect + read timeouts, with a wide margin)."""
     default = 2 * (settings.AUTHORIZE_NET_CONNECT_TIMEOUT + settings.AUTHORIZE_NET_READ_TIMEOUT) + 30
-    return timedelta(seconds=float(getattr(settings, "IDEMPOTENCY_STALE_SECONDS", None) or default))
+    return timedelta(seconds=float(settings.IDEMPOTENCY_STALE_SECONDS or default))
 
 
 def _take_over(record: IdempotencyRecord, now) -> bool:

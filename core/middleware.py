@@ -34,7 +34,7 @@ class RequestIDMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         rid = sane_request_id(request.headers.get("X-Request-ID")) or new_request_id()
-        request.request_id = rid
+        request.request_id = rid  # type: ignore[attr-defined]  # our attribute on Django's request, read by views
         token = request_id_var.set(rid)
         try:
             response = self.get_response(request)

@@ -7,15 +7,16 @@ from typing import TYPE_CHECKING, Any
 from rest_framework import serializers
 
 if TYPE_CHECKING:
-    _SerializerBase = serializers.Serializer[Any]
+    # what a serializer mixin is mixed into, for the checker; at run time the mixin is a plain class
+    SerializerMixinBase = serializers.Serializer
 else:
-    _SerializerBase = object
+    SerializerMixinBase = object
 
 
-class StrictInputMixin(_SerializerBase):
+class StrictInputMixin(SerializerMixinBase):
     """Unknown fields are a 400, not silently dropped (read-only fields echoed back are ignored)."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> Any:
         if isinstance(data, dict):
             unknown = sorted(set(data) - set(self.fields))
             if unknown:

@@ -14,8 +14,6 @@ from django.conf import settings
 
 from core.cache import leased_fill, leased_invalidate, leased_read
 
-DEFAULT_TTL_SECONDS = 60
-
 
 def payment_cache_key(*, merchant_id, payment_id) -> str:
     return f"payments:v2:{merchant_id}:{payment_id}"
@@ -28,7 +26,7 @@ def payment_cache_read(*, merchant_id, payment_id) -> tuple[dict[str, Any] | Non
 
 def payment_cache_fill(*, merchant_id, payment_id, data: dict[str, Any], lease: str | None) -> bool:
     """Store the row read after a miss; refused when the payment was written meanwhile."""
-    ttl = int(getattr(settings, "PAYMENT_CACHE_SECONDS", DEFAULT_TTL_SECONDS))
+    ttl = int(settings.PAYMENT_CACHE_SECONDS)
     return leased_fill(payment_cache_key(merchant_id=merchant_id, payment_id=payment_id), data, lease=lease, ttl=ttl)
 
 

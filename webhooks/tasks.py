@@ -22,7 +22,7 @@ def delivery_queue() -> str | None:
     ``WEBHOOKS_DELIVERY_QUEUE=webhooks celery -A config worker -Q webhooks --pool threads --concurrency 32``
     next to the default worker. Opt-in: with it unset every worker keeps serving deliveries.
     """
-    return getattr(settings, "WEBHOOKS_DELIVERY_QUEUE", None) or os.environ.get("WEBHOOKS_DELIVERY_QUEUE") or None
+    return settings.WEBHOOKS_DELIVERY_QUEUE or os.environ.get("WEBHOOKS_DELIVERY_QUEUE") or None
 
 
 # No queue of its own (WEBHOOKS_DELIVERY_QUEUE routes it, through CELERY_TASK_ROUTES).

@@ -46,7 +46,7 @@ def problems(text: str) -> list[str]:
         if pattern.search(text):
             found.append(name)
     for name in ("SECRET_KEY", "AUTHORIZE_NET_TRANSACTION_KEY", "AUTHORIZE_NET_SIGNATURE_KEY", "TWILIO_AUTH_TOKEN"):
-        value = getattr(settings, name, "")
+        value = getattr(settings, name)  # every name above is declared in config/settings
         if value and len(value) >= 8 and value in text:
             found.append(f"the {name} setting")
     return found

@@ -13,6 +13,7 @@ from rest_framework import serializers
 
 from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, format_amount, parse_amount, supported_currencies, validate_currency
+from core.serializers import SerializerMixinBase
 from payments.models import Payment, Refund
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -46,10 +47,9 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-def _check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+def _check_metadata(value: dict[str, Any]) -> None:
     if len(json.dumps(value, default=str)) > MAX_METADATA_BYTES:
         raise serializers.ValidationError(f"At most {MAX_METADATA_BYTES} bytes of JSON.")
-    return value
 
 
 class StrictInputSerializer(serializers.Serializer):
@@ -283,7 +283,7 @@ class PaymentUpdateSerializer(StrictInputSerializer):
     customer_name = serializers.CharField(max_length=255, required=False, allow_blank=True)
 
 
-class CurrencyAmountMixin:
+class CurrencyAmountMixin(SerializerMixinBase):
     """Optional ``amount`` parsed with the payment's currency (passed as context ``currency``)."""
 
     def validate_amount(self, value: Any):

@@ -9,6 +9,7 @@ when one is configured (:mod:`.circuit`).
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from .base import (
     ChargeRequest,
@@ -27,6 +28,9 @@ from .base import (
     TransactionKind,
     TransactionState,
 )
+
+if TYPE_CHECKING:
+    from .authorize_net import AuthorizeNetConfig, AuthorizeNetGateway
 
 __all__ = [
     "ChargeRequest",
@@ -51,7 +55,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_cached: tuple[object, PaymentGateway] | None = None
+_cached: tuple[AuthorizeNetConfig, AuthorizeNetGateway] | None = None
 
 
 def get_gateway() -> PaymentGateway:
@@ -79,7 +83,7 @@ def processor_environment() -> str:
     """
     from django.conf import settings
 
-    configured = (getattr(settings, "AUTHORIZE_NET_ENVIRONMENT", "") or "").strip()
+    configured = (settings.AUTHORIZE_NET_ENVIRONMENT or "").strip()
     if configured:
         return configured[:64]
     endpoint = str(settings.AUTHORIZE_NET_ENDPOINT).strip().lower()

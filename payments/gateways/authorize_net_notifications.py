@@ -15,7 +15,8 @@ from .base import TransactionNotice
 
 def transaction_notice(body: dict[str, Any]) -> TransactionNotice:
     """Which transaction a parsed notification body concerns (a payload without entityName is one)."""
-    inner = body.get("payload") if isinstance(body.get("payload"), dict) else {}
+    payload = body.get("payload")
+    inner: dict[str, Any] = payload if isinstance(payload, dict) else {}
     entity = inner.get("entityName") or "transaction"
     if entity != "transaction":
         return TransactionNotice(about_transaction=False, subject=entity)

@@ -79,7 +79,7 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
 
     def __init__(self, client: redis.Redis, *, namespace: str) -> None:
         self.failed = False
-        self.logger = _ErrorTap(self)
+        self.logger = _ErrorTap(self)  # type: ignore[assignment]  # pybreaker calls only .exception() on it
         super().__init__(pybreaker.STATE_CLOSED, client, namespace=namespace)
 
     def _initialize_redis_state(self, state: str) -> None:
@@ -111,7 +111,9 @@ class SharedStorage(pybreaker.CircuitRedisStorage):
         except redis.RedisError:
             self.failed = True
             return pybreaker.STATE_CLOSED, 0
-        return (state.decode() if state else pybreaker.STATE_CLOSED), int(counter or 0)
+        if isinstance(state, bytes):  # the client answers bytes (no decode_responses)
+            state = state.decode()
+        return (state or pybreaker.STATE_CLOSED), int(counter or 0)
 
     def claim_trial(self, ttl: float) -> bool:
         try:

@@ -57,7 +57,7 @@ def is_test_token(token: str | None) -> bool:
 
 def looks_like_test_token(token: str | None) -> bool:
     """True for anything in the ``tok_`` namespace, listed or not: never sent as a live nonce."""
-    return bool(token) and token.startswith("tok_")
+    return token is not None and token.startswith("tok_")
 
 
 def resolve_test_token(token: str) -> TestCard:

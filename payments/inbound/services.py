@@ -296,7 +296,7 @@ def inbound_event_process(*, event_id) -> InboundEvent | None:
     if not claimed:
         return InboundEvent.objects.filter(pk=event_id).first()
     event = InboundEvent.objects.get(pk=event_id)
-    fields = {"updated_at": timezone.now()}
+    fields: dict[str, Any] = {"updated_at": timezone.now()}  # InboundEvent columns, for .update(**fields)
     try:
         payment = _find_payment(event.payload if isinstance(event.payload, dict) else {})
         before = payment.status

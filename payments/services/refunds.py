@@ -48,7 +48,7 @@ def _support_cap_check(locked: Payment, amount: Decimal) -> None:
     """Under the payment's lock: the capped refunds of ``p`` (pending, unknown or succeeded: all but
     failed) plus ``amount`` stay within ``STAFF_SUPPORT_REFUND_LIMITS[currency]`` (minor units)."""
     currency = locked.currency
-    limits = getattr(settings, "STAFF_SUPPORT_REFUND_LIMITS", {}) or {}
+    limits = settings.STAFF_SUPPORT_REFUND_LIMITS or {}
     cap = limits.get(currency)
     already = Refund.objects.filter(payment=locked, support_capped=True).exclude(status=Refund.Status.FAILED).aggregate(
         total=Sum("amount")

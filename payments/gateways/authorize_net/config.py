@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 
 from authorizenet.constants import constants as sdk_constants
 
-from ..emulator_credentials import EMULATOR_API_LOGIN_ID, EMULATOR_TRANSACTION_KEY
-
 
 def resolve_endpoint(value: str) -> str:
     """``sandbox`` and ``production`` name the SDK's URLs; anything else is used as given."""
@@ -40,26 +38,24 @@ class AuthorizeNetConfig:
     def from_settings(cls) -> AuthorizeNetConfig:
         from django.conf import settings
 
-        redis_url = getattr(settings, "AUTHORIZE_NET_CIRCUIT_REDIS_URL", None) or None
+        redis_url = settings.AUTHORIZE_NET_CIRCUIT_REDIS_URL or None
         # Through Sentinel when the circuit shares the main Redis and that one fails over (as the cache does).
-        sentinels = getattr(settings, "REDIS_SENTINELS", None) or ()
-        through_sentinel = bool(redis_url and sentinels and redis_url == getattr(settings, "REDIS_URL", None))
+        sentinels = settings.REDIS_SENTINELS or ()
+        through_sentinel = bool(redis_url and sentinels and redis_url == settings.REDIS_URL)
         return cls(
-            api_login_id=getattr(settings, "AUTHORIZE_NET_API_LOGIN_ID", EMULATOR_API_LOGIN_ID),
-            transaction_key=getattr(settings, "AUTHORIZE_NET_TRANSACTION_KEY", EMULATOR_TRANSACTION_KEY),
-            endpoint=resolve_endpoint(
-                getattr(settings, "AUTHORIZE_NET_ENDPOINT", "http://127.0.0.1:8999/xml/v1/request.api")
-            ),
-            connect_timeout=float(getattr(settings, "AUTHORIZE_NET_CONNECT_TIMEOUT", 3.0)),
-            read_timeout=float(getattr(settings, "AUTHORIZE_NET_READ_TIMEOUT", 15.0)),
-            duplicate_window=int(getattr(settings, "AUTHORIZE_NET_DUPLICATE_WINDOW", 0)),
-            circuit_failure_threshold=int(getattr(settings, "AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD", 5)),
-            circuit_reset_seconds=float(getattr(settings, "AUTHORIZE_NET_CIRCUIT_RESET_SECONDS", 60.0)),
-            reconcile_lookback_days=float(getattr(settings, "AUTHORIZE_NET_RECONCILE_LOOKBACK_DAYS", 2.0)),
+            api_login_id=settings.AUTHORIZE_NET_API_LOGIN_ID,
+            transaction_key=settings.AUTHORIZE_NET_TRANSACTION_KEY,
+            endpoint=resolve_endpoint(settings.AUTHORIZE_NET_ENDPOINT),
+            connect_timeout=float(settings.AUTHORIZE_NET_CONNECT_TIMEOUT),
+            read_timeout=float(settings.AUTHORIZE_NET_READ_TIMEOUT),
+            duplicate_window=int(settings.AUTHORIZE_NET_DUPLICATE_WINDOW),
+            circuit_failure_threshold=int(settings.AUTHORIZE_NET_CIRCUIT_FAILURE_THRESHOLD),
+            circuit_reset_seconds=float(settings.AUTHORIZE_NET_CIRCUIT_RESET_SECONDS),
+            reconcile_lookback_days=float(settings.AUTHORIZE_NET_RECONCILE_LOOKBACK_DAYS),
             circuit_redis_url=redis_url,
             circuit_redis_sentinels=tuple(tuple(s) for s in sentinels) if through_sentinel else (),
-            circuit_redis_master=getattr(settings, "REDIS_SENTINEL_MASTER", "") if through_sentinel else "",
-            circuit_redis_db=int(getattr(settings, "REDIS_DB", 0)) if through_sentinel else 0,
+            circuit_redis_master=settings.REDIS_SENTINEL_MASTER if through_sentinel else "",
+            circuit_redis_db=int(settings.REDIS_DB) if through_sentinel else 0,
         )
 
     def circuit_scope(self) -> str:

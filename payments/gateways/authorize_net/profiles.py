@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import TYPE_CHECKING, Any
 
 from authorizenet import apicontractsv1 as api
 
@@ -14,6 +15,10 @@ from .codes import DUPLICATE_PROFILE, INVALID_SOURCE_CODES
 from .replies import brand_of, find, findall, first_message, last_four_of, profile_failure_outcome, text_at
 from .transport import NoReply
 
+if TYPE_CHECKING:
+    from ..tokens import TestCard
+    from .replies import Node
+
 logger = logging.getLogger(__package__)  # one logger for the whole adapter
 
 _DUPLICATE_ID = re.compile(r"\bID (\d+)\b")
@@ -23,6 +28,20 @@ class CustomerProfiles:
     """Part of :class:`~.gateway.AuthorizeNetGateway` (its credentials, sources and calls)."""
 
     credentials: Credentials
+
+    if TYPE_CHECKING:
+        # defined by AuthorizeNetGateway
+        def _payment_source(
+            self,
+            *,
+            card_token: str | None,
+            customer_profile_id: str | None,
+            payment_profile_id: str | None,
+            is_test: bool,
+        ) -> tuple[Any, Any, TestCard | None]: ...
+        def _sdk_document(self, request: Any, element_name: str) -> bytes: ...
+        def _call(self, document: bytes) -> Node: ...
+        def _read(self, document: bytes, element_name: str) -> Node | None: ...
 
     def customer_profile_create(self, *, customer_id: str, email: str, card_token: str, is_test: bool) -> ProfileResult:
         """Store the card in a CIM customer profile (validated: testMode in test, liveMode live).

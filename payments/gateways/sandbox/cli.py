@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from .server import SandboxServer
+from .server import Credentials, SandboxServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the listening address as JSON")
 
 
-def run(options: dict, credentials: dict[str, str]) -> None:
+def run(options: dict, credentials: Credentials) -> None:
     """Start a server from parsed options and serve until interrupted."""
     server = SandboxServer(
         options["host"],

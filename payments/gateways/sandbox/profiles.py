@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .host import StateHost
 from .records import (
     CustomerProfile,
     PaymentProfile,
@@ -12,7 +13,7 @@ from .records import (
 )
 
 
-class ProfilesMixin:
+class ProfilesMixin(StateHost):
     """Part of :class:`~.state.SandboxState` (its lock, records and bookkeeping; card checks from TransactionsMixin)."""
 
     # customer profiles (CIM) -----------------------------------------------------------------------
@@ -108,6 +109,7 @@ class ProfilesMixin:
             if refusal is not None:
                 refusal.customer_profile_id = customer_profile_id
                 return refusal
+            assert card is not None  # no refusal: the card passed the checks
             for payment_profile_id in profile.payment_profile_ids:
                 stored = self.payment_profiles[payment_profile_id].card
                 if (stored.last_four, stored.expiry, stored.brand) == (card.last_four, card.expiry, card.brand):
@@ -116,12 +118,12 @@ class ProfilesMixin:
                         payment_profile_ids=[payment_profile_id],
                         error=("E00039", "A duplicate customer payment profile already exists."),
                     )
-            stored = self._add_payment_profile(profile, card, customer_type, default)
+            added = self._add_payment_profile(profile, card, customer_type, default)
             self._touch("customer", profile.customer_profile_id, profile)
             self._commit()
         return ProfileAnswer(
             customer_profile_id=customer_profile_id,
-            payment_profile_ids=[stored.payment_profile_id],
+            payment_profile_ids=[added.payment_profile_id],
             validation=[direct] if direct else [],
         )
 

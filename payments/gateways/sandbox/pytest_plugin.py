@@ -22,9 +22,9 @@ def anet_sandbox_server():
     server = SandboxServer(
         "127.0.0.1",
         0,
-        api_login_id=getattr(settings, "AUTHORIZE_NET_API_LOGIN_ID", None),
-        transaction_key=getattr(settings, "AUTHORIZE_NET_TRANSACTION_KEY", None),
-        signature_key=getattr(settings, "AUTHORIZE_NET_SIGNATURE_KEY", None),
+        api_login_id=settings.AUTHORIZE_NET_API_LOGIN_ID,
+        transaction_key=settings.AUTHORIZE_NET_TRANSACTION_KEY,
+        signature_key=settings.AUTHORIZE_NET_SIGNATURE_KEY,
         webhook_retry_delays=(0.2, 0.5),
     )
     server.start()

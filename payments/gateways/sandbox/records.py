@@ -180,3 +180,7 @@ class Event:
             "merchantReferenceId": tx.ref_id,
             "status": tx.status,
         }
+
+
+# what the account keeps, by kind: the rows of the on-disk store
+Record = Transaction | Batch | CustomerProfile | PaymentProfile

@@ -15,15 +15,18 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import os
 import re
 import socket
 import threading
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final, TypedDict
 
 from ..emulator_credentials import EMULATOR_API_LOGIN_ID, EMULATOR_SIGNATURE_KEY, EMULATOR_TRANSACTION_KEY
 from . import xmlapi
@@ -33,7 +36,15 @@ from .webhooks import WebhookSender
 logger = logging.getLogger(__name__)
 
 API_PATH = "/xml/v1/request.api"
-_UNSET: object = object()
+
+
+class _Unset(enum.Enum):
+    """An argument left out of ``configure`` (``None`` is a value there)."""
+
+    UNSET = enum.auto()
+
+
+_UNSET: Final = _Unset.UNSET
 FAIL_MODES = (None, "http500", "malformed", "drop", "timeout", "rewrite", "raw")
 # The same variables (and defaults) EasyPay's settings read, so one environment configures both.
 DEFAULT_API_LOGIN_ID = EMULATOR_API_LOGIN_ID
@@ -41,7 +52,19 @@ DEFAULT_TRANSACTION_KEY = EMULATOR_TRANSACTION_KEY
 DEFAULT_SIGNATURE_KEY = EMULATOR_SIGNATURE_KEY
 
 
-def env_credentials() -> dict[str, str]:
+class Credentials(TypedDict):
+    api_login_id: str
+    transaction_key: str
+    signature_key: str
+
+
+class _Initial(TypedDict):
+    latency_ms: int
+    settle_delay_seconds: float
+    webhook_url: str | None
+
+
+def env_credentials() -> Credentials:
     return {
         "api_login_id": os.environ.get("AUTHORIZE_NET_API_LOGIN_ID") or DEFAULT_API_LOGIN_ID,
         "transaction_key": os.environ.get("AUTHORIZE_NET_TRANSACTION_KEY") or DEFAULT_TRANSACTION_KEY,
@@ -58,8 +81,13 @@ class EmulatorConfig:
     # "rewrite": [[regex, text], ...]: each match in the real reply replaced by the text (taken as
     # is, no group references); "raw": this text is the whole reply.
     # Both are encoded UTF-8 with surrogatepass, so a lone surrogate becomes the bytes no decoder takes.
-    rewrite: list | None = None
+    rewrite: list[list[str]] | None = None
     raw_body: str | None = None
+
+
+def _literal(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as is (no group references)."""
+    return lambda _match: text
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -73,14 +101,17 @@ class _HTTPServer(ThreadingHTTPServer):
         self._connections_lock = threading.Lock()
         super().__init__(address, _Handler)
 
-    def process_request(self, request: socket.socket, client_address: object) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
+    # A TCP server's requests are its accepted sockets (the (data, socket) form is a UDP server's).
+    def process_request(self, request: socket.socket | tuple[bytes, socket.socket], client_address: object) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.add(request)
         super().process_request(request, client_address)
 
-    def shutdown_request(self, request: socket.socket) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
+    def shutdown_request(self, request: socket.socket | tuple[bytes, socket.socket]) -> None:
+        if isinstance(request, socket.socket):
+            with self._connections_lock:
+                self._connections.discard(request)
         super().shutdown_request(request)
 
     def close_connections(self) -> None:
@@ -167,7 +198,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "rewrite":
             text = reply.body.decode("utf-8")
             for pattern, replacement in config.rewrite or []:
-                text = re.sub(pattern, lambda _match, value=replacement: value, text)
+                text = re.sub(pattern, _literal(replacement), text)
             self._send(HTTPStatus.OK, text.encode("utf-8", "surrogatepass"), "application/xml; charset=utf-8")
         elif mode == "raw":
             body = (config.raw_body or "").encode("utf-8", "surrogatepass")
@@ -241,7 +272,7 @@ class SandboxServer:
             db_path=db_path,
             on_events=self.webhooks.notify,
         )
-        self._initial = {
+        self._initial: _Initial = {
             "latency_ms": latency_ms,
             "settle_delay_seconds": settle_delay_seconds,
             "webhook_url": webhook_url,
@@ -250,7 +281,11 @@ class SandboxServer:
         self._config_lock = threading.Lock()
         self.stopping = threading.Event()
         self._httpd = _HTTPServer((host, port), self)
-        self.host, self.port = self._httpd.server_address[:2]
+        bound_host, bound_port = self._httpd.server_address[:2]
+        # after bind this is getsockname(), whose host is text for an AF_INET/AF_INET6 socket
+        assert isinstance(bound_host, str)
+        self.host: str = bound_host
+        self.port: int = bound_port
         self._threads: list[threading.Thread] = []
         self._serving = False
 
@@ -269,13 +304,13 @@ class SandboxServer:
         self,
         *,
         latency_ms: int | None = None,
-        fail_mode: object = _UNSET,
-        fail_count: object = _UNSET,
+        fail_mode: str | _Unset | None = _UNSET,
+        fail_count: int | str | _Unset | None = _UNSET,
         hang_seconds: float | None = None,
         settle_delay_seconds: float | None = None,
-        webhook_url: object = _UNSET,
-        rewrite: object = _UNSET,
-        raw_body: object = _UNSET,
+        webhook_url: str | _Unset | None = _UNSET,
+        rewrite: Iterable[Sequence[str]] | _Unset | None = _UNSET,
+        raw_body: str | _Unset | None = _UNSET,
     ) -> None:
         """Change behaviour at run time; arguments left out keep their value."""
         if fail_mode is not _UNSET and fail_mode not in FAIL_MODES:
@@ -334,7 +369,7 @@ class SandboxServer:
                 self.state.settle(force=False)
             self.stopping.wait(min(1.0, delay / 4) if delay > 0 else 0.5)
 
-    def _spawn(self, target: object, name: str) -> None:
+    def _spawn(self, target: Callable[[], object], name: str) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)

@@ -9,13 +9,14 @@ from .cards import (
     HELD,
     SETTLING,
 )
+from .host import StateHost
 from .records import (
     Batch,
     Transaction,
 )
 
 
-class SettlementMixin:
+class SettlementMixin(StateHost):
     """Part of :class:`~.state.SandboxState` (its lock, records and bookkeeping)."""
 
     # settlement ----------------------------------------------------------------------------------

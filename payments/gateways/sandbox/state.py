@@ -55,6 +55,7 @@ from .records import (
     Event,
     PaymentProfile,
     ProfileAnswer,
+    Record,
     StoredCard,
     Transaction,
     TransactionAnswer,
@@ -141,7 +142,7 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         self._next_payment_profile = 510_000_000
         self._clear()
         if self._store is not None:
-            self._load()
+            self._load(self._store)
 
     # bookkeeping -------------------------------------------------------------------------------
 
@@ -150,15 +151,15 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
         self.payment_profiles: dict[str, PaymentProfile] = {}
-        self._dirty: list[tuple[str, str, object]] = []
+        self._dirty: list[tuple[str, str, Record]] = []
         self._events: list[Event] = []
 
-    def _load(self) -> None:
-        loaded = self._store.load()
-        self.transactions = {t.trans_id: t for t in loaded["transaction"]}
-        self.batches = {b.batch_id: b for b in loaded["batch"]}
-        self.customers = {c.customer_profile_id: c for c in loaded["customer"]}
-        self.payment_profiles = {p.payment_profile_id: p for p in loaded["payment"]}
+    def _load(self, store: _SQLiteStore) -> None:
+        loaded = store.load()
+        self.transactions = {t.trans_id: t for t in loaded.transaction}
+        self.batches = {b.batch_id: b for b in loaded.batch}
+        self.customers = {c.customer_profile_id: c for c in loaded.customer}
+        self.payment_profiles = {p.payment_profile_id: p for p in loaded.payment}
         for ids, attr in (
             (self.transactions, "_next_trans"),
             (self.batches, "_next_batch"),
@@ -173,7 +174,7 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         setattr(self, attr, value)
         return str(value)
 
-    def _touch(self, kind: str, key: str, record: object) -> None:
+    def _touch(self, kind: str, key: str, record: Record) -> None:
         self._dirty.append((kind, key, record))
 
     def _commit(self) -> list[Event]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,6 +13,7 @@ from .records import (
     Batch,
     CustomerProfile,
     PaymentProfile,
+    Record,
     StoredCard,
     Transaction,
 )
@@ -23,7 +24,7 @@ _DECIMALS = {"amount", "auth_amount", "settle_amount", "refunded_amount"}
 _TIMES = {"submitted_at", "updated_at", "settled_at"}
 
 
-def _encode(record: object) -> str:
+def _encode(record: Record) -> str:
     def convert(value: object) -> object:
         if isinstance(value, Decimal):
             return str(value)
@@ -34,7 +35,7 @@ def _encode(record: object) -> str:
     return json.dumps({k: convert(v) for k, v in asdict(record).items()})
 
 
-def _decode(cls: type, text: str) -> object:
+def _decode(cls: type[Record], text: str) -> Record:
     data = json.loads(text)
     for key in list(data):
         if key in _DECIMALS:
@@ -47,25 +48,40 @@ def _decode(cls: type, text: str) -> object:
     return cls(**{k: v for k, v in data.items() if k in names})
 
 
+@dataclass
+class Loaded:
+    """Every stored record, by kind (the store's ``kind`` column)."""
+
+    transaction: list[Transaction] = field(default_factory=list)
+    batch: list[Batch] = field(default_factory=list)
+    customer: list[CustomerProfile] = field(default_factory=list)
+    payment: list[PaymentProfile] = field(default_factory=list)
+
+
 class _SQLiteStore:
     """Optional persistence: one JSON row per record, written inside the state lock."""
 
-    KINDS = {"transaction": Transaction, "batch": Batch, "customer": CustomerProfile, "payment": PaymentProfile}
+    KINDS: dict[str, type[Record]] = {
+        "transaction": Transaction,
+        "batch": Batch,
+        "customer": CustomerProfile,
+        "payment": PaymentProfile,
+    }
 
     def __init__(self, path: str) -> None:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS records (kind TEXT, id TEXT, data TEXT, PRIMARY KEY (kind, id))")
 
-    def save(self, records: Iterable[tuple[str, str, object]]) -> None:
+    def save(self, records: Iterable[tuple[str, str, Record]]) -> None:
         rows = [(kind, key, _encode(record)) for kind, key, record in records]
         if rows:
             self._db.executemany("INSERT OR REPLACE INTO records (kind, id, data) VALUES (?, ?, ?)", rows)
 
-    def load(self) -> dict[str, list[object]]:
-        loaded: dict[str, list[object]] = {kind: [] for kind in self.KINDS}
+    def load(self) -> Loaded:
+        loaded = Loaded()
         for kind, data in self._db.execute("SELECT kind, data FROM records ORDER BY rowid"):
-            loaded[kind].append(_decode(self.KINDS[kind], data))
+            getattr(loaded, kind).append(_decode(self.KINDS[kind], data))
         return loaded
 
     def clear(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TypedDict
 
 from .cards import (
     ACCEPT_DESCRIPTORS,
@@ -32,6 +33,7 @@ from .cards import (
     luhn_ok,
     parse_expiry,
 )
+from .host import StateHost
 from .records import (
     Event,
     StoredCard,
@@ -41,7 +43,16 @@ from .records import (
 )
 
 
-class TransactionsMixin:
+class _CardEcho(TypedDict):
+    """What every authorization answer repeats about the card."""
+
+    avs: str
+    cvv: str
+    account_number: str
+    account_type: str
+
+
+class TransactionsMixin(StateHost):
     """Part of :class:`~.state.SandboxState` (its lock, records and bookkeeping)."""
 
     # transactions --------------------------------------------------------------------------------
@@ -121,8 +132,8 @@ class TransactionsMixin:
         if req.opaque_value or req.opaque_descriptor:
             if req.opaque_descriptor not in ACCEPT_DESCRIPTORS or req.opaque_value.lower().startswith("invalid"):
                 return TransactionAnswer(error=("E00114", "Invalid OTS Token."))
-            expiry = f"{self.now().year + 3}-12"
-            return StoredCard(OPAQUE_CARD_LAST_FOUR, "Visa", expiry, req.zip)
+            token_expiry = f"{self.now().year + 3}-12"
+            return StoredCard(OPAQUE_CARD_LAST_FOUR, "Visa", token_expiry, req.zip)
         if req.card is None or not req.card.number:
             return TransactionAnswer(response_code=3, reason_code=33)
         number = req.card.number.replace(" ", "")
@@ -145,7 +156,7 @@ class TransactionsMixin:
         """The processor's verdict for an authorization on this card (the sandbox's triggers)."""
         avs = AVS_BY_ZIP.get(card.zip, "Y") if card.zip else "P"
         cvv = CVV_BY_CODE.get(card_code, "M") if card_code else ""
-        base = {"avs": avs, "cvv": cvv, "account_number": card.masked, "account_type": card.brand}
+        base: _CardEcho = {"avs": avs, "cvv": cvv, "account_number": card.masked, "account_type": card.brand}
         if card.number == PROCESSOR_ERROR_CARD:
             return TransactionAnswer(response_code=3, reason_code=19, **base)
         if card.zip == DECLINE_ZIP:

@@ -1,0 +1,50 @@
+"""What the account's parts (transactions, settlement, profiles) use of :class:`~.state.SandboxState`.
+
+Declarations only, for the type checker: the state sets these attributes in ``__init__``/``_clear`` and
+defines the bookkeeping methods; the cross-part methods are defined by the part named beside them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from .records import (
+        Batch,
+        CustomerProfile,
+        Event,
+        PaymentProfile,
+        Record,
+        StoredCard,
+        Transaction,
+        TransactionAnswer,
+        TransactionRequest,
+    )
+
+
+class StateHost:
+    settle_delay_seconds: float
+    _lock: threading.RLock
+    transactions: dict[str, Transaction]
+    batches: dict[str, Batch]
+    customers: dict[str, CustomerProfile]
+    payment_profiles: dict[str, PaymentProfile]
+    _events: list[Event]
+
+    if TYPE_CHECKING:
+        # bookkeeping (SandboxState)
+        def now(self) -> datetime: ...
+        def _new_id(self, attr: str) -> str: ...
+        def _touch(self, kind: str, key: str, record: Record) -> None: ...
+        def _commit(self) -> list[Event]: ...
+        def _publish(self, events: list[Event]) -> None: ...
+
+        # SettlementMixin
+        def _settle(self, *, force: bool) -> Batch | None: ...
+
+        # TransactionsMixin
+        def _payment_card(self, req: TransactionRequest) -> StoredCard | TransactionAnswer: ...
+        def _decide(self, card: StoredCard, card_code: str) -> TransactionAnswer: ...
