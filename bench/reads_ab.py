@@ -1,5 +1,7 @@
 """CPU per request of the read paths (``GET /payments?limit=20``, ``GET /payments/{id}`` on a cache
-miss and on a hit), in one thread through the full Django stack, for a paired A/B of two trees.
+miss and on a hit) and of ``POST /payments`` (when ``AUTHORIZE_NET_ENDPOINT`` names a running emulator:
+``python manage.py anet_sandbox --port 8999``), in one thread through the full Django stack, for a
+paired A/B of two trees. The CPU is this process's (the web side); the emulator's is not counted.
 
     python bench/reads_ab.py seed            # once: a merchant, a key and 400 payments (1 in 4 refunded)
     python bench/reads_ab.py run 200         # from each tree's root in turn, alternated several times
@@ -84,10 +86,25 @@ def run(count: int) -> None:
     def get_hit(i: int):
         return client.get(f"/api/v1/payments/{ids[i % 5]}")
 
+    run_id = os.urandom(4).hex()
+
+    def post(i: int):
+        body = {"amount": "25.99", "currency": "USD", "card_token": "tok_visa_4242", "customer_id": f"c{i}"}
+        return client.post(
+            "/api/v1/payments",
+            data=json.dumps(body),
+            content_type="application/json",
+            HTTP_IDEMPOTENCY_KEY=f"ab-{run_id}-{i}",
+        )
+
+    kinds = [("list", listing, 200), ("get_miss", get_miss, 200), ("get_hit", get_hit, 200)]
+    if os.environ.get("AUTHORIZE_NET_ENDPOINT"):
+        kinds.append(("post", post, 201))
     result = {}
-    for name, fn in (("list", listing), ("get_miss", get_miss), ("get_hit", get_hit)):
+    for name, fn, expected in kinds:
         for i in range(20):  # warm caches and connections
-            assert fn(i).status_code == 200
+            response = fn(10**6 + i)
+            assert response.status_code == expected, (name, response.status_code, response.content[:300])
         started = time.process_time()
         for i in range(count):
             fn(i)

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from accounts import scopes
 from accounts.ipfilter import normalize_cidrs
 from accounts.models import APIKey
+from core.serializers import non_string_errors
 
 MAX_RATE_LIMIT = 10_000_000
 
@@ -20,7 +21,7 @@ class StrictSerializer(serializers.Serializer):
     """Rejects fields it does not accept (typos, read-only fields like ``status``) with field details."""
 
     def to_internal_value(self, data):
-        errors: dict = {}
+        errors: dict = non_string_errors(self.fields, data) if isinstance(data, dict) else {}
         if isinstance(data, Mapping):
             for name in data:
                 field = self.fields.get(name)

@@ -13,7 +13,7 @@ from rest_framework import serializers
 
 from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, format_amount, parse_amount, supported_currencies, validate_currency
-from core.serializers import SerializerMixinBase
+from core.serializers import SerializerMixinBase, non_string_errors
 from payments.models import Payment, Refund
 
 MAX_METADATA_BYTES = 16 * 1024
@@ -59,9 +59,10 @@ class StrictInputSerializer(serializers.Serializer):
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({name: [self.unknown_field_message] for name in unknown})
+            errors = non_string_errors(self.fields, data)
+            errors.update({name: [self.unknown_field_message] for name in sorted(set(data) - set(self.fields))})
+            if errors:
+                raise serializers.ValidationError(errors)
         return super().to_internal_value(data)
 
 

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from core.fields import MetadataField, PhoneNumberField
 from core.money import AmountField, parse_amount, validate_currency
+from core.serializers import non_string_errors
 
 from ..models import Subscription
 from ..payloads import subscription_payload
@@ -103,6 +104,9 @@ class _StrictSerializer(serializers.Serializer):
             raise serializers.ValidationError({"non_field_errors": ["The request body must be a JSON object."]})
         unknown = sorted(set(data) - set(self.fields))
         errors = {}
+        wrong_type = non_string_errors(self.fields, data)
+        if wrong_type:
+            raise serializers.ValidationError(wrong_type)
         try:
             value = super().to_internal_value(data)
         except serializers.ValidationError as exc:
