@@ -1,21 +1,20 @@
 """gunicorn defaults for EasyPay (`gunicorn config.wsgi:application` picks this file up).
 
-gthread workers: a payment request spends most of its time waiting on the processor, so threads
-keep a worker busy while one request waits. Override with GUNICORN_WORKERS / GUNICORN_THREADS.
-
-4 x 16 = 64 requests in flight: with a 300 ms processor, 150 payments/s need 45+ (Little's law).
-Four processes of 16 threads beat two of 32 on this 2-core box because fewer threads fight over
-each interpreter lock (same run conditions: GET by id 782 vs 587 req/s, POST 108 vs 77 req/s).
-Each thread keeps its own PostgreSQL connection (CONN_MAX_AGE), so workers x threads (+ Celery)
-must stay under max_connections (100 by default).
+(The concurrency model and its figures: see CHOICE below.)
+Override with GUNICORN_WORKER_CLASS (gevent | gthread), GUNICORN_WORKERS, GUNICORN_THREADS
+(gthread) and GUNICORN_WORKER_CONNECTIONS / GUNICORN_DB_POOL_SIZE (gevent).
 """
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
 workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-worker_class = "gthread"
+# gevent: requests one worker accepts at once (each a greenlet, a few KiB; gthread ignores it).
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
+# gevent: PostgreSQL connections per worker process, shared by its greenlets (see _pool_connections).
+db_pool_size = int(os.environ.get("GUNICORN_DB_POOL_SIZE", "16"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
@@ -36,5 +35,28 @@ def post_worker_init(worker):
     which cost about a tenth of a cached GET's CPU."""
     import gc
 
+    if type(worker).__module__ == "gunicorn.workers.ggevent":
+        _pool_connections(db_pool_size)
     gc.collect()
     gc.freeze()
+
+
+def _pool_connections(size):
+    """Greenlets share a psycopg pool of ``size`` connections per worker process.
+
+    Django keeps one connection per thread, and under gevent every greenlet is a thread: with
+    CONN_MAX_AGE each of the hundreds of requests in flight would open (and keep) its own PostgreSQL
+    connection. Django 5.2's pool (``OPTIONS["pool"]``, which needs CONN_MAX_AGE = 0) hands a
+    connection to a request when it first touches the database and takes it back when the request
+    ends; CONN_HEALTH_CHECKS becomes the pool's check on hand-out. Set here, in the worker, because
+    only the gevent worker needs it: `manage.py`, Celery and gthread workers keep the settings as
+    they are. The settings dicts are changed in place before the worker serves anything: Django's
+    connection handler and every connection object hold these same dicts, and the pool itself is
+    created on first use.
+    """
+    from django.conf import settings
+
+    for alias in settings.DATABASES.values():
+        if alias["ENGINE"].endswith("postgresql"):
+            alias["CONN_MAX_AGE"] = 0
+            alias.setdefault("OPTIONS", {})["pool"] = {"min_size": size, "max_size": size, "timeout": 10}
