@@ -1,8 +1,25 @@
 """gunicorn defaults for EasyPay (`gunicorn config.wsgi:application` picks this file up).
 
-(The concurrency model and its figures: see CHOICE below.)
-Override with GUNICORN_WORKER_CLASS (gevent | gthread), GUNICORN_WORKERS, GUNICORN_THREADS
-(gthread) and GUNICORN_WORKER_CONNECTIONS / GUNICORN_DB_POOL_SIZE (gevent).
+gthread workers, 4 x 16: a payment request spends most of its time waiting on the processor, so
+threads keep a worker busy while one request waits. 64 requests in flight: with a 300 ms processor,
+150 payments/s need 45+ (Little's law). Four processes of 16 threads beat two of 32 on a 2-core box
+because fewer threads fight over each interpreter lock (GET by id 782 vs 587 req/s, POST 108 vs 77).
+Each thread keeps its own PostgreSQL connection (CONN_MAX_AGE), so workers x threads (+ Celery)
+must stay under max_connections (100 by default).
+
+Measured against the alternatives with `make bench-holdout` (bench/holdout.py; figures and profiles
+in bench/README.md, "Held-out style run and the concurrency model"): gthread 4 x 8, 2 x 8 and 4 x 4,
+and gevent workers (2 processes, each sharing a psycopg pool of 16 connections). Fewer threads per
+worker stayed within the run-to-run spread for GET and POST, and left too few slots for a 300 ms
+processor (2 x 8 and 4 x 8 served 0-1.4 POST/s at 128 clients). gevent cost more CPU per request
+than 4 x 16 in every scenario of the paired runs (web CPU: the bare SELECT floor 1.6 vs 0.7 ms, GET
+by id 11.9 vs 8.8, POST 200 vs 40) and collapsed with the 300 ms processor, while serving a single
+client at the same cost (a POST 23 vs 21-25 ms side by side): the extra is paid per concurrent
+request. So gevent stays an option (GUNICORN_WORKER_CLASS=gevent, with `gevent` and `psycopg-pool`
+from requirements-dev.txt), not the default.
+
+Override with GUNICORN_WORKER_CLASS (gthread | gevent), GUNICORN_WORKERS, GUNICORN_THREADS (gthread),
+GUNICORN_WORKER_CONNECTIONS and GUNICORN_DB_POOL_SIZE (gevent).
 """
 
 import os
