@@ -471,7 +471,10 @@ def main(argv: list[str] | None = None) -> int:
             rounds.append({m.label: run_model(stack, m, scenarios, args, round_no) for m in models})
     finally:
         stack.stop()
-        shutil.rmtree(state_dir, ignore_errors=True)
+        if os.environ.get("HOLDOUT_KEEP_STATE") == "1":  # the servers' logs, e.g. a 500's traceback
+            log(f"logs kept in {state_dir}")
+        else:
+            shutil.rmtree(state_dir, ignore_errors=True)
         out = RESULTS / f"holdout-{stamp}.json"
         out.write_text(json.dumps(report, indent=2))
         log(f"results in {out.relative_to(ROOT)}")
