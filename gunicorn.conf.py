@@ -12,8 +12,9 @@ in bench/README.md, "Held-out style run and the concurrency model"): gthread 4 x
 and gevent workers (2 processes, each sharing a psycopg pool of 16 connections). Fewer threads per
 worker stayed within the run-to-run spread for GET and POST, and left too few slots for a 300 ms
 processor (2 x 8 and 4 x 8 served 0-1.4 POST/s at 128 clients). gevent cost more CPU per request
-than 4 x 16 in every scenario of the paired runs (web CPU: the bare SELECT floor 1.6 vs 0.7 ms, GET
-by id 11.9 vs 8.8, POST 200 vs 40) and collapsed with the 300 ms processor, while serving a single
+than 4 x 16 in every scenario of two paired sessions (web CPU: the bare SELECT floor 1.6 / 1.06 vs
+0.7 / 0.57 ms, GET by id 11.9 / 7.9 vs 8.8 / 4.2, POST 200 / 43 vs 40 / 29) and collapsed with the
+300 ms processor (0-3 POST/s at 128 clients against 32 for 4 x 16), while serving a single
 client at the same cost (a POST 23 vs 21-25 ms side by side): the extra is paid per concurrent
 request. So gevent stays an option (GUNICORN_WORKER_CLASS=gevent, with `gevent` and `psycopg-pool`
 from requirements-dev.txt), not the default.
