@@ -8,7 +8,7 @@ EMULATOR_PORT ?= 8999
 PYTEST_ARGS ?=
 DOCS_PORT ?= 8001
 
-.PHONY: help run test lint format venv migrate e2e bench bench-cluster fuzz fuzz-stateful faults soak clean docs docs-build cluster cluster-down cluster-test cluster-test-ci
+.PHONY: help run test lint format venv migrate e2e bench bench-holdout bench-cluster fuzz fuzz-stateful faults soak clean docs docs-build cluster cluster-down cluster-test cluster-test-ci
 
 help: ## list the targets
 	@echo "make <target>   (make run PORT=8000 EMULATOR_PORT=8999: the ports make run uses)"
@@ -43,6 +43,9 @@ e2e: venv ## end-to-end tests against a real stack
 
 bench: venv ## the benchmark
 	bash bench/run.sh
+
+bench-holdout: venv ## the held-out style load run: gunicorn configurations alternated, CPU per request per process
+	$(PY) -m bench.holdout
 
 bench-cluster: venv ## the benchmark's cluster mode: 1 vs 3 web instances behind HAProxy
 	$(PY) bench/cluster_bench.py

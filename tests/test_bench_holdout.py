@@ -1,0 +1,55 @@
+"""bench/holdout.py's pure parts: configurations, CPU accounting and the table (the load run itself
+needs wrk and the whole stack: `make bench-holdout`)."""
+
+import argparse
+import os
+
+import pytest
+
+from bench.holdout import SCENARIOS, WorkerModel, cpu_delta, cpu_seconds, spread, table
+
+
+def test_configurations_parse_into_gunicorn_conf_overrides():
+    gthread = WorkerModel.parse("gthread:4x16")
+    assert gthread.env() == {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "4", "GUNICORN_THREADS": "16"}
+    assert WorkerModel.parse("gevent:2").env() == {"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_WORKERS": "2"}
+    assert WorkerModel.parse("gevent:2/12").env()["GUNICORN_DB_POOL_SIZE"] == "12"
+    for bad in ("sync:4", "gthread:4", "gevent:2x8", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            WorkerModel.parse(bad)
+
+
+def test_cpu_delta_counts_a_process_that_appeared_from_zero():
+    before = {10: 1.5, 11: 2.0}
+    after = {10: 2.0, 11: 2.25, 12: 0.5}  # 12: a PostgreSQL backend opened during the run
+    assert cpu_delta(before, after) == pytest.approx(0.5 + 0.25 + 0.5)
+
+
+def test_cpu_seconds_reads_this_process_and_none_for_a_missing_one():
+    assert cpu_seconds(os.getpid()) > 0
+    assert cpu_seconds(2**22 + 12345) is None
+
+
+def test_the_table_gives_the_median_and_the_spread_of_the_rounds():
+    model = WorkerModel.parse("gthread:4x16")
+    cpu = {"web": 7.0, "postgresql": 1.5, "emulator": 1.0, "redis": 0.25, "all": 9.75, "wrk": 0.1}
+    rounds = [
+        {
+            model.label: {
+                "post": {
+                    "rps": rps,
+                    "ratio": rps / 1000,
+                    "p50_ms": 80.0,
+                    "p95_ms": 150.0,
+                    "errors": 0,
+                    "cpu_ms_per_request": cpu,
+                }
+            }
+        }
+        for rps in (100.0, 120.0, 110.0)
+    ]
+    post = [s for s in SCENARIOS if s.name == "post"]
+    text = table([model], post, rounds)
+    assert "| POST /payments, processor 0 ms | gthread:4x16 | 110.0 (100.0-120.0) | 0.110 (0.100-0.120) |" in text
+    assert "9.75 (9.75-9.75) = 7.00 + 1.50 + 1.00 + 0.25" in text
+    assert spread([]) == "-" and spread([3.0]) == "3.0"
