@@ -37,7 +37,6 @@ from payments.services.common import (
     log_entry,
     log_write,
     logger,
-    no_refunds_yet,
     result_data,
     transition,
 )
@@ -272,9 +271,10 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
         if locked.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
             PaymentEvent.objects.bulk_create(log)
             return locked
-        no_refunds_yet(locked)
         apply_processor_fields(locked, result)
-        step = {"kind": "status_change", "statuses": statuses, "log": log}
+        # Locked while pending: a refund is only ever created for a captured payment, and no payment
+        # returns to pending, so it has none (no query for them).
+        step = {"kind": "status_change", "statuses": statuses, "log": log, "refunds": ()}
         if result.outcome is Outcome.APPROVED:
             locked.authorized_amount = amount
             if capture:

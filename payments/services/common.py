@@ -8,6 +8,7 @@ is the one way a service takes the payment's row lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -119,18 +120,6 @@ def log_write(payment: Payment, kind: str, *, request=None, response=None, from_
     log_entry(payment, kind, request=request, response=response, from_status=from_status, to_status=to_status).save()
 
 
-def no_refunds_yet(payment: Payment) -> None:
-    """Tell the serializer that ``payment`` (locked while pending) has no refunds, sparing the query.
-
-    Only for a payment locked in status pending: a refund row is only ever created under the same
-    lock for a captured payment, and no payment returns to pending.
-    """
-    empty = Refund.objects.none()
-    empty._result_cache = []
-    empty._prefetch_done = True
-    payment._prefetched_objects_cache = {"refunds": empty}
-
-
 def result_data(result: GatewayResult) -> dict[str, Any]:
     return {
         "outcome": str(result.outcome),
@@ -164,12 +153,19 @@ def details_data(details: TransactionDetails | None) -> dict[str, Any]:
 
 
 def transition(
-    payment: Payment, to_status: str, *, kind: str, statuses: list[str], log: list[PaymentEvent] | None = None
+    payment: Payment,
+    to_status: str,
+    *,
+    kind: str,
+    statuses: list[str],
+    log: list[PaymentEvent] | None = None,
+    refunds: Iterable[Refund] | None = None,
 ) -> dict[str, Any] | None:
     """Move ``payment`` (locked, in a transaction) to ``to_status``: save, log, emit the event.
 
     With ``log``, the log entry is appended there for the caller to insert with its others in one
-    statement. Returns the payment as its event carries it (as the API shows it), if it has one.
+    statement. ``refunds``: the payment's refunds when the caller knows them (see ``payment_payload``).
+    Returns the payment as its event carries it (as the API shows it), if it has one.
     """
     from_status = payment.status
     payment.status = to_status
@@ -183,7 +179,7 @@ def transition(
     event_type = EVENT_FOR_STATUS.get(to_status)
     if not event_type:
         return None
-    data = payment_payload(payment)
+    data = payment_payload(payment, refunds=refunds)
     event_record(merchant_id=payment.merchant_id, event_type=event_type, data=data)
     return data
 
