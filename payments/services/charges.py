@@ -7,6 +7,7 @@ record the outcome with its event in one transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -41,6 +42,15 @@ from payments.services.common import (
     transition,
 )
 from payments.services.sync import payment_reconcile
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What ``payment_create`` hands back: the stored payment, and ``data``, the payment as the API
+    shows it (the dict its outcome's event holds) when that outcome emitted one, else None."""
+
+    payment: Payment
+    data: dict[str, Any] | None = None
 
 
 def _check_source(*, is_test: bool, card_token, customer_profile_id, payment_profile_id) -> None:
@@ -99,7 +109,7 @@ def payment_create(
     subscription=None,
     idempotency_key: str | None = None,
     key_claimed_since: datetime | None = None,
-) -> Payment:
+) -> ChargeResult:
     """Charge (or only authorize) and return the stored payment in whatever state it reached.
 
     Declines and processor failures do not raise: the payment's status tells (declined, failed,
@@ -109,9 +119,9 @@ def payment_create(
 
     Give the ``merchant`` or just its ``merchant_id`` (the API passes the id it authenticated, so no
     merchant row is read). Three transactions: the intent (payment and its charge.request log) before
-    the processor call, the outcome after it (payment, logs, event). The returned payment carries
-    ``api_data``, the payment as the API shows it (the same dict its event holds), when its outcome
-    emitted an event, so the caller need not serialize it again.
+    the processor call, the outcome after it (payment, logs, event). The result carries the payment as
+    the API shows it (the same dict its event holds) when its outcome emitted an event, so the caller
+    need not serialize it again.
 
     ``key_claimed_since``: this request took over the ``idempotency_key`` claim of an earlier request
     that died mid-flight, first claimed at that time. The payment that request stored under the key
@@ -125,7 +135,7 @@ def payment_create(
             merchant_id=merchant_id, idempotency_key=idempotency_key, since=key_claimed_since
         )
         if earlier is not None:
-            return earlier
+            return ChargeResult(earlier)
     amount = checked_amount(amount, currency)
     _check_source(
         is_test=is_test,
@@ -215,13 +225,13 @@ def _charge_failed_locally(payment: Payment, message: str) -> Payment:
 _CREATED_STATUSES = frozenset({PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED, PaymentStatus.HELD})
 
 
-def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
+def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
     try:
         return _charge_record_outcome(payment, result, capture=capture, amount=amount)
     except IntegrityError:
         if not _transaction_id_taken(payment, result.transaction_id):
             raise
-    return _charge_failed_duplicate_transaction(payment, result)
+    return ChargeResult(_charge_failed_duplicate_transaction(payment, result))
 
 
 def _transaction_id_taken(payment: Payment, transaction_id: str | None) -> bool:
@@ -261,7 +271,7 @@ def _charge_failed_duplicate_transaction(payment: Payment, result: GatewayResult
     return locked
 
 
-def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
+def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
     """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
     statuses: list[str] = []
     data: dict[str, Any] | None = None
@@ -270,7 +280,7 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
         log = [log_entry(locked, "charge.response", response=result_data(result))]
         if locked.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
             PaymentEvent.objects.bulk_create(log)
-            return locked
+            return ChargeResult(locked)
         apply_processor_fields(locked, result)
         # Locked while pending: a refund is only ever created for a captured payment, and no payment
         # returns to pending, so it has none (no query for them).
@@ -297,6 +307,4 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
             # completed in this transaction (the decorator re-checks it against the response it got).
             idempotency_complete_with_outcome(body=data)
         after_commit(locked, statuses)
-    if data is not None:
-        locked.api_data = data
-    return locked
+    return ChargeResult(locked, data)
