@@ -271,40 +271,78 @@ def _charge_failed_duplicate_transaction(payment: Payment, result: GatewayResult
     return locked
 
 
+def _outcome_apply(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> str | None:
+    """Set the processor's answer on ``payment`` (pending) and return the status it moves to (None:
+    the outcome is unknown, it stays pending and reconcile_pending asks the processor by reference)."""
+    apply_processor_fields(payment, result)
+    if result.outcome is Outcome.APPROVED:
+        payment.authorized_amount = amount
+        if capture:
+            payment.captured_amount = amount
+        return PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
+    if result.outcome is Outcome.DECLINED:
+        return PaymentStatus.DECLINED
+    if result.outcome is Outcome.HELD:
+        payment.authorized_amount = amount
+        return PaymentStatus.HELD
+    if result.outcome is Outcome.ERROR:
+        return PaymentStatus.FAILED
+    if not payment.processor_response_message:
+        payment.processor_response_message = "No reply from the processor; the outcome will be reconciled."
+    return None
+
+
+def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetime) -> bool:
+    """Write ``payment`` (in ``status``) with one conditional UPDATE, only if its row is still pending
+    and nothing has written it since the intent stored it at ``since``; False if something has.
+
+    Every write of a payment saves the row under its lock, so ``updated_at`` moves with each one: an
+    unchanged ``updated_at`` means the row is exactly the intent's. The UPDATE takes the row lock
+    itself, and one that waited for a concurrent writer re-checks its WHERE on the committed row, so
+    a reconciliation racing the outcome leaves it nothing to update (no SELECT ... FOR UPDATE first).
+    """
+    now = timezone.now()
+    fields = {f.attname: getattr(payment, f.attname) for f in Payment._meta.concrete_fields if not f.primary_key}
+    fields.update(status=status, updated_at=now)
+    if not Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, updated_at=since).update(**fields):
+        return False
+    payment.updated_at = now
+    return True
+
+
 def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
-    """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
+    """The outcome in one transaction: the payment, both log entries in one INSERT, the event.
+
+    ``payment`` is the intent as stored. Its row is updated only if still untouched (one conditional
+    UPDATE); otherwise (reconciliation or an update wrote it meanwhile) it is locked and read again,
+    and reconciliation's answer stands if it already settled the charge.
+    """
     statuses: list[str] = []
     data: dict[str, Any] | None = None
     with transaction.atomic():
-        locked = lock_payment(payment.pk)
-        log = [log_entry(locked, "charge.response", response=result_data(result))]
-        if locked.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
-            PaymentEvent.objects.bulk_create(log)
-            return ChargeResult(locked)
-        apply_processor_fields(locked, result)
-        # Locked while pending: a refund is only ever created for a captured payment, and no payment
-        # returns to pending, so it has none (no query for them).
-        step = {"kind": "status_change", "statuses": statuses, "log": log, "refunds": ()}
-        if result.outcome is Outcome.APPROVED:
-            locked.authorized_amount = amount
-            if capture:
-                locked.captured_amount = amount
-            data = transition(locked, PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED, **step)
-        elif result.outcome is Outcome.DECLINED:
-            data = transition(locked, PaymentStatus.DECLINED, **step)
-        elif result.outcome is Outcome.HELD:
-            locked.authorized_amount = amount
-            data = transition(locked, PaymentStatus.HELD, **step)
-        elif result.outcome is Outcome.ERROR:
-            data = transition(locked, PaymentStatus.FAILED, **step)
-        else:  # UNKNOWN: stays pending; reconcile_pending asks the processor by reference
-            if not locked.processor_response_message:
-                locked.processor_response_message = "No reply from the processor; the outcome will be reconciled."
-            locked.save()
+        since = payment.updated_at
+        to_status = _outcome_apply(payment, result, capture=capture, amount=amount)
+        stored = _outcome_store_if_untouched(payment, status=to_status or PaymentStatus.PENDING, since=since)
+        if not stored:
+            payment = lock_payment(payment.pk)
+            if payment.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
+                log_write(payment, "charge.response", response=result_data(result))
+                return ChargeResult(payment)
+            to_status = _outcome_apply(payment, result, capture=capture, amount=amount)
+        log = [log_entry(payment, "charge.response", response=result_data(result))]
+        if to_status is None:
+            if not stored:
+                payment.save()
+        else:
+            # Pending until now: a refund is only ever created for a captured payment, and no payment
+            # returns to pending, so it has none (no query for them).
+            data = transition(
+                payment, to_status, kind="status_change", statuses=statuses, log=log, refunds=(), stored=stored
+            )
         PaymentEvent.objects.bulk_create(log)
-        if data is not None and locked.status in _CREATED_STATUSES:
+        if data is not None and payment.status in _CREATED_STATUSES:
             # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
             # completed in this transaction (the decorator re-checks it against the response it got).
             idempotency_complete_with_outcome(body=data)
-        after_commit(locked, statuses)
-    return ChargeResult(locked, data)
+        after_commit(payment, statuses)
+    return ChargeResult(payment, data)

@@ -160,16 +160,19 @@ def transition(
     statuses: list[str],
     log: list[PaymentEvent] | None = None,
     refunds: Iterable[Refund] | None = None,
+    stored: bool = False,
 ) -> dict[str, Any] | None:
     """Move ``payment`` (locked, in a transaction) to ``to_status``: save, log, emit the event.
 
     With ``log``, the log entry is appended there for the caller to insert with its others in one
     statement. ``refunds``: the payment's refunds when the caller knows them (see ``payment_payload``).
+    ``stored``: the caller has already written the row in ``to_status`` (a conditional update).
     Returns the payment as its event carries it (as the API shows it), if it has one.
     """
     from_status = payment.status
     payment.status = to_status
-    payment.save()
+    if not stored:
+        payment.save()
     entry = log_entry(payment, kind, from_status=from_status, to_status=to_status)
     if log is None:
         entry.save()

@@ -49,10 +49,10 @@ EXPECTED_STATEMENTS = [
     "INSERT payments_payment",
     "INSERT payments_paymentevent",  # charge.request
     "COMMIT",
-    # The outcome: lock, record, the payment.* event for the outbox, both log entries in one INSERT,
-    # and the key's completion folded into the same transaction.
+    # The outcome: one conditional UPDATE (the row still pending and untouched since the intent, no
+    # SELECT ... FOR UPDATE first), the payment.* event for the outbox, both log entries in one
+    # INSERT, and the key's completion folded into the same transaction.
     "BEGIN",
-    "SELECT payments_payment",
     "UPDATE payments_payment",
     "INSERT webhooks_eventsequence",
     "INSERT webhooks_event",
