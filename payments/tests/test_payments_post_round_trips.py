@@ -62,6 +62,8 @@ EXPECTED_STATEMENTS = [
     # The audit row (synchronous under the test settings, batched by default): one autocommitted INSERT.
     "INSERT audit_auditlog",
 ]
-# The rate limits (one script), the merchant's webhook endpoints (cached), and the payment's cache
-# entry dropped with its lease twice: at the outcome's write and after its commit.
-EXPECTED_REDIS_ROUND_TRIPS = 4
+# The rate limits (one script), the processor circuit's shared state (its GET and MGET, in Redis
+# whenever REDIS_URL is set: payments.gateways.circuit), the merchant's webhook endpoints (cached),
+# and the payment's cache entry dropped with its lease twice: at the outcome's write and after its
+# commit.
+EXPECTED_REDIS_ROUND_TRIPS = 6
