@@ -344,5 +344,7 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
             # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
             # completed in this transaction (the decorator re-checks it against the response it got).
             idempotency_complete_with_outcome(body=data)
-        after_commit(payment, statuses)
+        # The charge's own request is the only reader until it returns, and it does not read the cache:
+        # the drop after commit is enough (see after_commit).
+        after_commit(payment, statuses, invalidate_now=False)
     return ChargeResult(payment, data)

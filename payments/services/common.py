@@ -89,11 +89,18 @@ def lock_payment(payment_id) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
-def after_commit(payment: Payment, statuses: list[str] | None = None) -> None:
+def after_commit(payment: Payment, statuses: list[str] | None = None, *, invalidate_now: bool = True) -> None:
+    """Drop the payment's cache entry (with its lease) once the transaction commits; count statuses.
+
+    The drop after commit alone keeps every reader outside this transaction fresh: a reader that read
+    the old row fills only while its lease lives, and the drop deletes entry and lease together. By
+    default the entry is also dropped now, for reads later in this same transaction (or in one whose
+    commit hooks never run, as a test's wrapping transaction); ``invalidate_now=False`` spares that
+    round trip where nothing reads the payment through the cache before the commit.
+    """
     merchant_id, payment_id = payment.merchant_id, payment.pk
-    # Now (so nothing in this transaction's own reads is stale) and again after commit (so a reader
-    # that cached the old row meanwhile is corrected).
-    payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)
+    if invalidate_now:
+        payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)
 
     def run() -> None:
         payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)

@@ -193,3 +193,33 @@ def test_an_update_committing_while_the_outcome_waits_for_the_row_is_kept(api_cl
     (event,) = Event.objects.filter(type="payment.captured")
     assert event.data["description"] == "edited meanwhile"
     assert payment.captured_amount == Decimal("25.99") == payment.authorized_amount
+
+
+@pytest.mark.redis
+def test_a_get_that_cached_the_pending_charge_is_corrected_by_the_outcome(api_client, sandbox, monkeypatch):
+    """The outcome drops the payment's cache entry only after its commit: a GET that cached the row
+    while pending (during the processor call) is not served once the POST has answered."""
+    from payments.services import charges as charges_module
+
+    seen = []
+
+    def get_while_pending(reference):
+        def run():
+            client = APIClient()
+            client.credentials(HTTP_X_API_KEY=api_client.api_key.key)
+            pid = Payment.objects.get(reference=reference).pk
+            seen.extend(client.get(f"/api/v1/payments/{pid}").json()["data"]["status"] for _ in range(2))
+            connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=30)
+
+    monkeypatch.setattr(charges_module, "get_gateway", lambda: _ChargeThen(get_while_pending))
+
+    response = api_client.post("/api/v1/payments", body(), format="json")
+
+    assert response.status_code == 201, response.content
+    assert seen == ["pending", "pending"]  # the second GET was served from the cache
+    pid = response.json()["data"]["id"]
+    assert api_client.get(f"/api/v1/payments/{pid}").json()["data"]["status"] == "captured"

@@ -64,6 +64,5 @@ EXPECTED_STATEMENTS = [
 ]
 # The rate limits (one script), the processor circuit's shared state (its GET and MGET, in Redis
 # whenever REDIS_URL is set: payments.gateways.circuit), the merchant's webhook endpoints (cached),
-# and the payment's cache entry dropped with its lease twice: at the outcome's write and after its
-# commit.
-EXPECTED_REDIS_ROUND_TRIPS = 6
+# and the payment's cache entry dropped with its lease once, after the outcome's commit.
+EXPECTED_REDIS_ROUND_TRIPS = 5
