@@ -39,9 +39,14 @@ def refund_payload(refund: Refund, currency: str) -> dict[str, Any]:
     }
 
 
-def payment_payload(payment: Payment) -> dict[str, Any]:
-    """The payment exactly as the API returns it (webhook events carry the same dict)."""
+def payment_payload(payment: Payment, *, refunds: Iterable[Refund] | None = None) -> dict[str, Any]:
+    """The payment exactly as the API returns it (webhook events carry the same dict).
+
+    ``refunds``: the payment's refunds when the caller knows them (none, ``()``, for a charge whose
+    outcome it is recording); by default ``payment.refunds.all()`` (its prefetch, else one query).
+    """
     currency = payment.currency
+    rows = payment.refunds.all() if refunds is None else refunds
     return {
         "id": str(payment.pk),
         "external_id": payment.external_id,
@@ -64,7 +69,7 @@ def payment_payload(payment: Payment) -> dict[str, Any]:
         "captured_amount": format_amount(payment.captured_amount, currency),
         "refunded_amount": format_amount(payment.refunded_amount, currency),
         "refund_count": payment.refund_count,
-        "refunds": [refund_payload(refund, currency) for refund in payment.refunds.all()],
+        "refunds": [refund_payload(refund, currency) for refund in rows],
         "subscription_id": str(payment.subscription_id) if payment.subscription_id is not None else None,
         "created_at": api_datetime(payment.created_at),
         "updated_at": api_datetime(payment.updated_at),

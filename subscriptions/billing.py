@@ -256,7 +256,7 @@ def _bill_attempt(*, attempt_id, today: date, report: BillingReport) -> None:
             external_id=attempt.payment_external_id,
             subscription=sub,
             **source,
-        )
+        ).payment
     except ServiceUnavailable:
         # Refused locally before anything was sent: not a decline, the period stays due.
         _finish_unbilled(attempt, reason="processor_unavailable", message="payment processor unavailable")

@@ -62,7 +62,7 @@ def captured_payment(anet_sandbox, merchant):
         customer_id="cust_42",
         customer_email="jane@example.com",
         customer_name="Jane Doe",
-    )
+    ).payment
     assert payment.status == "captured"
     return payment
 
@@ -75,6 +75,6 @@ def authorized_payment(anet_sandbox, merchant):
 
     payment = payment_create(
         merchant=merchant, is_test=True, amount=Decimal("30.00"), currency="USD", card_token="tok_visa", capture=False
-    )
+    ).payment
     assert payment.status == "authorized"
     return payment

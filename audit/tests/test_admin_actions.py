@@ -140,7 +140,7 @@ def test_finance_captures_and_voids_through_the_services(staff_client, authorize
 
     other = payment_create(
         merchant=merchant, is_test=True, amount=Decimal("12.00"), currency="USD", card_token="tok_visa", capture=False
-    )
+    ).payment
     _action(client, CHANGELIST, "void_payments", [other.pk], post="yes")
     assert Payment.objects.get(pk=other.pk).status == "voided"
     assert set(AuditLog.objects.filter(actor_type="staff").values_list("action", flat=True)) == {

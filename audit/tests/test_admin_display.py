@@ -248,7 +248,7 @@ def test_payment_page_capture_and_void_buttons_run_the_services(staff_client, au
 
     other = payment_create(
         merchant=merchant, is_test=True, amount=Decimal("12.00"), currency="USD", card_token="tok_visa", capture=False
-    )
+    ).payment
     void = {"action": "void_payments", "_selected_action": str(other.pk), "_return_to": "change", "post": "yes"}
     done = client.post(CHANGELIST, void)
     assert done["Location"] == f"{CHANGELIST}{other.pk}/change/"

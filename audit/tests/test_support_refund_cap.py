@@ -28,7 +28,7 @@ def _caps(settings):
 def _payment(merchant, amount: str, currency: str = "USD") -> Payment:
     payment = payment_create(
         merchant=merchant, is_test=True, amount=Decimal(amount), currency=currency, card_token="tok_visa"
-    )
+    ).payment
     assert payment.status == "captured"
     return payment
 

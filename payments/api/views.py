@@ -90,10 +90,11 @@ ERRORS = {
 }
 
 
-def _created_response(payment: Payment) -> Response:
+def _created_response(created: services.ChargeResult) -> Response:
     """201 for an approval (captured or authorized) and for a charge held for review (status held)."""
     # payment_create hands back the dict it serialized for the outcome's event: the same state.
-    data = getattr(payment, "api_data", None) or payment_payload(payment)
+    payment = created.payment
+    data = created.data or payment_payload(payment)
     if payment.status == PaymentStatus.DECLINED:
         raise CardDeclined(
             f"The card was declined: {payment.processor_response_message or 'no reason given'}",
@@ -201,7 +202,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         serializer = PaymentCreateSerializer(data=request.data, context={"mode_is_test": principal.is_test})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        payment = services.payment_create(
+        created = services.payment_create(
             merchant_id=principal.merchant_id,
             is_test=principal.is_test,
             amount=data["amount"],
@@ -218,7 +219,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
             key_claimed_since=getattr(request, "idempotency_claimed_since", None),
         )
-        return _created_response(payment)
+        return _created_response(created)
 
     @extend_schema(
         summary="Update a payment's description, metadata, customer_email or customer_name",

@@ -22,7 +22,7 @@ State machine (statuses the API shows)::
 """
 
 from payments.services.captures import payment_capture, payment_void
-from payments.services.charges import payment_create
+from payments.services.charges import ChargeResult, payment_create
 from payments.services.common import (
     EVENT_FOR_STATUS,
     MONEY_STATUSES,
@@ -42,6 +42,7 @@ __all__ = [
     "STATUS_FOR_STATE",
     "SUPPORT_UNLIMITED_PERMISSION",
     "UPDATABLE_FIELDS",
+    "ChargeResult",
     "payment_capture",
     "payment_create",
     "payment_reconcile",

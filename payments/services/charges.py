@@ -7,6 +7,7 @@ record the outcome with its event in one transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -37,11 +38,19 @@ from payments.services.common import (
     log_entry,
     log_write,
     logger,
-    no_refunds_yet,
     result_data,
     transition,
 )
 from payments.services.sync import payment_reconcile
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """What ``payment_create`` hands back: the stored payment, and ``data``, the payment as the API
+    shows it (the dict its outcome's event holds) when that outcome emitted one, else None."""
+
+    payment: Payment
+    data: dict[str, Any] | None = None
 
 
 def _check_source(*, is_test: bool, card_token, customer_profile_id, payment_profile_id) -> None:
@@ -100,7 +109,7 @@ def payment_create(
     subscription=None,
     idempotency_key: str | None = None,
     key_claimed_since: datetime | None = None,
-) -> Payment:
+) -> ChargeResult:
     """Charge (or only authorize) and return the stored payment in whatever state it reached.
 
     Declines and processor failures do not raise: the payment's status tells (declined, failed,
@@ -110,9 +119,9 @@ def payment_create(
 
     Give the ``merchant`` or just its ``merchant_id`` (the API passes the id it authenticated, so no
     merchant row is read). Three transactions: the intent (payment and its charge.request log) before
-    the processor call, the outcome after it (payment, logs, event). The returned payment carries
-    ``api_data``, the payment as the API shows it (the same dict its event holds), when its outcome
-    emitted an event, so the caller need not serialize it again.
+    the processor call, the outcome after it (payment, logs, event). The result carries the payment as
+    the API shows it (the same dict its event holds) when its outcome emitted an event, so the caller
+    need not serialize it again.
 
     ``key_claimed_since``: this request took over the ``idempotency_key`` claim of an earlier request
     that died mid-flight, first claimed at that time. The payment that request stored under the key
@@ -126,7 +135,7 @@ def payment_create(
             merchant_id=merchant_id, idempotency_key=idempotency_key, since=key_claimed_since
         )
         if earlier is not None:
-            return earlier
+            return ChargeResult(earlier)
     amount = checked_amount(amount, currency)
     _check_source(
         is_test=is_test,
@@ -216,13 +225,13 @@ def _charge_failed_locally(payment: Payment, message: str) -> Payment:
 _CREATED_STATUSES = frozenset({PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED, PaymentStatus.HELD})
 
 
-def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
+def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
     try:
         return _charge_record_outcome(payment, result, capture=capture, amount=amount)
     except IntegrityError:
         if not _transaction_id_taken(payment, result.transaction_id):
             raise
-    return _charge_failed_duplicate_transaction(payment, result)
+    return ChargeResult(_charge_failed_duplicate_transaction(payment, result))
 
 
 def _transaction_id_taken(payment: Payment, transaction_id: str | None) -> bool:
@@ -262,41 +271,80 @@ def _charge_failed_duplicate_transaction(payment: Payment, result: GatewayResult
     return locked
 
 
-def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> Payment:
-    """The outcome in one transaction: lock, update the payment, insert both log entries at once, event."""
+def _outcome_apply(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> str | None:
+    """Set the processor's answer on ``payment`` (pending) and return the status it moves to (None:
+    the outcome is unknown, it stays pending and reconcile_pending asks the processor by reference)."""
+    apply_processor_fields(payment, result)
+    if result.outcome is Outcome.APPROVED:
+        payment.authorized_amount = amount
+        if capture:
+            payment.captured_amount = amount
+        return PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED
+    if result.outcome is Outcome.DECLINED:
+        return PaymentStatus.DECLINED
+    if result.outcome is Outcome.HELD:
+        payment.authorized_amount = amount
+        return PaymentStatus.HELD
+    if result.outcome is Outcome.ERROR:
+        return PaymentStatus.FAILED
+    if not payment.processor_response_message:
+        payment.processor_response_message = "No reply from the processor; the outcome will be reconciled."
+    return None
+
+
+def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetime) -> bool:
+    """Write ``payment`` (in ``status``) with one conditional UPDATE, only if its row is still pending
+    and nothing has written it since the intent stored it at ``since``; False if something has.
+
+    Every write of a payment saves the row under its lock, so ``updated_at`` moves with each one: an
+    unchanged ``updated_at`` means the row is exactly the intent's. The UPDATE takes the row lock
+    itself, and one that waited for a concurrent writer re-checks its WHERE on the committed row, so
+    a reconciliation racing the outcome leaves it nothing to update (no SELECT ... FOR UPDATE first).
+    """
+    now = timezone.now()
+    fields = {f.attname: getattr(payment, f.attname) for f in Payment._meta.concrete_fields if not f.primary_key}
+    fields.update(status=status, updated_at=now)
+    if not Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, updated_at=since).update(**fields):
+        return False
+    payment.updated_at = now
+    return True
+
+
+def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
+    """The outcome in one transaction: the payment, both log entries in one INSERT, the event.
+
+    ``payment`` is the intent as stored. Its row is updated only if still untouched (one conditional
+    UPDATE); otherwise (reconciliation or an update wrote it meanwhile) it is locked and read again,
+    and reconciliation's answer stands if it already settled the charge.
+    """
     statuses: list[str] = []
     data: dict[str, Any] | None = None
     with transaction.atomic():
-        locked = lock_payment(payment.pk)
-        log = [log_entry(locked, "charge.response", response=result_data(result))]
-        if locked.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
-            PaymentEvent.objects.bulk_create(log)
-            return locked
-        no_refunds_yet(locked)
-        apply_processor_fields(locked, result)
-        step = {"kind": "status_change", "statuses": statuses, "log": log}
-        if result.outcome is Outcome.APPROVED:
-            locked.authorized_amount = amount
-            if capture:
-                locked.captured_amount = amount
-            data = transition(locked, PaymentStatus.CAPTURED if capture else PaymentStatus.AUTHORIZED, **step)
-        elif result.outcome is Outcome.DECLINED:
-            data = transition(locked, PaymentStatus.DECLINED, **step)
-        elif result.outcome is Outcome.HELD:
-            locked.authorized_amount = amount
-            data = transition(locked, PaymentStatus.HELD, **step)
-        elif result.outcome is Outcome.ERROR:
-            data = transition(locked, PaymentStatus.FAILED, **step)
-        else:  # UNKNOWN: stays pending; reconcile_pending asks the processor by reference
-            if not locked.processor_response_message:
-                locked.processor_response_message = "No reply from the processor; the outcome will be reconciled."
-            locked.save()
+        since = payment.updated_at
+        to_status = _outcome_apply(payment, result, capture=capture, amount=amount)
+        stored = _outcome_store_if_untouched(payment, status=to_status or PaymentStatus.PENDING, since=since)
+        if not stored:
+            payment = lock_payment(payment.pk)
+            if payment.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands
+                log_write(payment, "charge.response", response=result_data(result))
+                return ChargeResult(payment)
+            to_status = _outcome_apply(payment, result, capture=capture, amount=amount)
+        log = [log_entry(payment, "charge.response", response=result_data(result))]
+        if to_status is None:
+            if not stored:
+                payment.save()
+        else:
+            # Pending until now: a refund is only ever created for a captured payment, and no payment
+            # returns to pending, so it has none (no query for them).
+            data = transition(
+                payment, to_status, kind="status_change", statuses=statuses, log=log, refunds=(), stored=stored
+            )
         PaymentEvent.objects.bulk_create(log)
-        if data is not None and locked.status in _CREATED_STATUSES:
+        if data is not None and payment.status in _CREATED_STATUSES:
             # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
             # completed in this transaction (the decorator re-checks it against the response it got).
             idempotency_complete_with_outcome(body=data)
-        after_commit(locked, statuses)
-    if data is not None:
-        locked.api_data = data
-    return locked
+        # The charge's own request is the only reader until it returns, and it does not read the cache:
+        # the drop after commit is enough (see after_commit).
+        after_commit(payment, statuses, invalidate_now=False)
+    return ChargeResult(payment, data)

@@ -8,6 +8,7 @@ is the one way a service takes the payment's row lock.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
@@ -88,11 +89,18 @@ def lock_payment(payment_id) -> Payment:
     return Payment.objects.select_for_update().get(pk=payment_id)
 
 
-def after_commit(payment: Payment, statuses: list[str] | None = None) -> None:
+def after_commit(payment: Payment, statuses: list[str] | None = None, *, invalidate_now: bool = True) -> None:
+    """Drop the payment's cache entry (with its lease) once the transaction commits; count statuses.
+
+    The drop after commit alone keeps every reader outside this transaction fresh: a reader that read
+    the old row fills only while its lease lives, and the drop deletes entry and lease together. By
+    default the entry is also dropped now, for reads later in this same transaction (or in one whose
+    commit hooks never run, as a test's wrapping transaction); ``invalidate_now=False`` spares that
+    round trip where nothing reads the payment through the cache before the commit.
+    """
     merchant_id, payment_id = payment.merchant_id, payment.pk
-    # Now (so nothing in this transaction's own reads is stale) and again after commit (so a reader
-    # that cached the old row meanwhile is corrected).
-    payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)
+    if invalidate_now:
+        payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)
 
     def run() -> None:
         payment_cache_invalidate(merchant_id=merchant_id, payment_id=payment_id)
@@ -117,18 +125,6 @@ def log_entry(
 
 def log_write(payment: Payment, kind: str, *, request=None, response=None, from_status="", to_status="") -> None:
     log_entry(payment, kind, request=request, response=response, from_status=from_status, to_status=to_status).save()
-
-
-def no_refunds_yet(payment: Payment) -> None:
-    """Tell the serializer that ``payment`` (locked while pending) has no refunds, sparing the query.
-
-    Only for a payment locked in status pending: a refund row is only ever created under the same
-    lock for a captured payment, and no payment returns to pending.
-    """
-    empty = Refund.objects.none()
-    empty._result_cache = []
-    empty._prefetch_done = True
-    payment._prefetched_objects_cache = {"refunds": empty}
 
 
 def result_data(result: GatewayResult) -> dict[str, Any]:
@@ -164,16 +160,26 @@ def details_data(details: TransactionDetails | None) -> dict[str, Any]:
 
 
 def transition(
-    payment: Payment, to_status: str, *, kind: str, statuses: list[str], log: list[PaymentEvent] | None = None
+    payment: Payment,
+    to_status: str,
+    *,
+    kind: str,
+    statuses: list[str],
+    log: list[PaymentEvent] | None = None,
+    refunds: Iterable[Refund] | None = None,
+    stored: bool = False,
 ) -> dict[str, Any] | None:
     """Move ``payment`` (locked, in a transaction) to ``to_status``: save, log, emit the event.
 
     With ``log``, the log entry is appended there for the caller to insert with its others in one
-    statement. Returns the payment as its event carries it (as the API shows it), if it has one.
+    statement. ``refunds``: the payment's refunds when the caller knows them (see ``payment_payload``).
+    ``stored``: the caller has already written the row in ``to_status`` (a conditional update).
+    Returns the payment as its event carries it (as the API shows it), if it has one.
     """
     from_status = payment.status
     payment.status = to_status
-    payment.save()
+    if not stored:
+        payment.save()
     entry = log_entry(payment, kind, from_status=from_status, to_status=to_status)
     if log is None:
         entry.save()
@@ -183,7 +189,7 @@ def transition(
     event_type = EVENT_FOR_STATUS.get(to_status)
     if not event_type:
         return None
-    data = payment_payload(payment)
+    data = payment_payload(payment, refunds=refunds)
     event_record(merchant_id=payment.merchant_id, event_type=event_type, data=data)
     return data
 

@@ -102,3 +102,124 @@ def test_capture_versus_void_has_one_winner(api_client, sandbox):
     else:
         assert payment.status == "voided"
         assert tx.status == "voided"
+
+
+class _ChargeThen:
+    """The real gateway, whose ``charge`` runs ``then(reference)`` once the processor has answered,
+    before the outcome is recorded: a write landing between the intent and the outcome."""
+
+    def __init__(self, then):
+        from payments.gateways import get_gateway
+
+        self._gateway = get_gateway()
+        self._then = then
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def charge(self, request):
+        result = self._gateway.charge(request)
+        self._then(request.reference)
+        return result
+
+
+def test_a_reconciliation_that_settles_the_charge_first_wins_over_the_outcome(api_client, sandbox, monkeypatch):
+    """Reconciliation records the charge while its reply is on the way: the outcome's conditional
+    UPDATE finds the row no longer as the intent left it, and reconciliation's answer stands."""
+    from payments import services
+    from payments.services import charges as charges_module
+    from webhooks.models import Event
+
+    def reconcile(reference):
+        services.payment_reconcile(payment=Payment.objects.get(reference=reference))
+        connection.close()  # as a separate worker would; the request reopens its own
+
+    monkeypatch.setattr(charges_module, "get_gateway", lambda: _ChargeThen(reconcile))
+
+    response = api_client.post("/api/v1/payments", body(), format="json")
+
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get()
+    assert response.json()["data"]["status"] == payment.status == "captured"
+    assert payment.captured_amount == Decimal("25.99")
+    assert Event.objects.filter(type="payment.captured").count() == 1  # one transition, one event
+    kinds = list(payment.events.values_list("kind", "to_status"))
+    assert kinds.count(("status_change", "captured")) == 1, kinds
+    assert ("charge.response", "") in kinds, kinds  # the late reply is still logged
+    assert len(charges(sandbox)) == 1
+
+
+def test_an_update_committing_while_the_outcome_waits_for_the_row_is_kept(api_client, sandbox, monkeypatch):
+    """An update holds the row lock when the outcome's UPDATE arrives: that UPDATE waits, re-checks
+    its condition on the committed row, matches nothing, and the outcome is recorded under the lock
+    on top of the update (the merchant's description survives and is in the answer and the event)."""
+    from payments import services
+    from payments.services import charges as charges_module
+    from webhooks.models import Event
+
+    locked, done = threading.Event(), threading.Event()
+    errors: list[Exception] = []
+
+    def update_holding_the_lock(reference):
+        def run():
+            try:
+                from django.db import transaction
+
+                with transaction.atomic():
+                    payment = services.common.lock_payment(Payment.objects.get(reference=reference).pk)
+                    payment.description = "edited meanwhile"
+                    payment.save()
+                    locked.set()
+                    done.wait(timeout=0.5)  # the outcome's UPDATE is blocked on this row meanwhile
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+                locked.set()
+            finally:
+                connection.close()
+
+        threading.Thread(target=run).start()
+        assert locked.wait(timeout=10)
+
+    monkeypatch.setattr(charges_module, "get_gateway", lambda: _ChargeThen(update_holding_the_lock))
+
+    response = api_client.post("/api/v1/payments", body(description="as created"), format="json")
+
+    done.set()
+    assert not errors, errors
+    assert response.status_code == 201, response.content
+    payment = Payment.objects.get()
+    assert (payment.status, payment.description) == ("captured", "edited meanwhile")
+    assert response.json()["data"]["description"] == "edited meanwhile"
+    (event,) = Event.objects.filter(type="payment.captured")
+    assert event.data["description"] == "edited meanwhile"
+    assert payment.captured_amount == Decimal("25.99") == payment.authorized_amount
+
+
+@pytest.mark.redis
+def test_a_get_that_cached_the_pending_charge_is_corrected_by_the_outcome(api_client, sandbox, monkeypatch):
+    """The outcome drops the payment's cache entry only after its commit: a GET that cached the row
+    while pending (during the processor call) is not served once the POST has answered."""
+    from payments.services import charges as charges_module
+
+    seen = []
+
+    def get_while_pending(reference):
+        def run():
+            client = APIClient()
+            client.credentials(HTTP_X_API_KEY=api_client.api_key.key)
+            pid = Payment.objects.get(reference=reference).pk
+            seen.extend(client.get(f"/api/v1/payments/{pid}").json()["data"]["status"] for _ in range(2))
+            connection.close()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(timeout=30)
+
+    monkeypatch.setattr(charges_module, "get_gateway", lambda: _ChargeThen(get_while_pending))
+
+    response = api_client.post("/api/v1/payments", body(), format="json")
+
+    assert response.status_code == 201, response.content
+    assert seen == ["pending", "pending"]  # the second GET was served from the cache
+    pid = response.json()["data"]["id"]
+    assert api_client.get(f"/api/v1/payments/{pid}").json()["data"]["status"] == "captured"

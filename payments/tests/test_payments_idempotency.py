@@ -205,7 +205,7 @@ def test_stale_claim_after_the_charge_adopts_the_payment_and_charges_once(api_cl
         card_token="tok_visa_4242",
         customer_id="cust_1",
         idempotency_key="died-late",
-    )
+    ).payment
     assert first.status == "pending"  # the reply was lost: the charge exists only at the processor
     sandbox.configure(latency_ms=0)
     IdempotencyRecord.objects.filter(pk=record.pk).update(created_at=timezone.now() - timedelta(seconds=600))

@@ -49,10 +49,10 @@ EXPECTED_STATEMENTS = [
     "INSERT payments_payment",
     "INSERT payments_paymentevent",  # charge.request
     "COMMIT",
-    # The outcome: lock, record, the payment.* event for the outbox, both log entries in one INSERT,
-    # and the key's completion folded into the same transaction.
+    # The outcome: one conditional UPDATE (the row still pending and untouched since the intent, no
+    # SELECT ... FOR UPDATE first), the payment.* event for the outbox, both log entries in one
+    # INSERT, and the key's completion folded into the same transaction.
     "BEGIN",
-    "SELECT payments_payment",
     "UPDATE payments_payment",
     "INSERT webhooks_eventsequence",
     "INSERT webhooks_event",
@@ -63,6 +63,7 @@ EXPECTED_STATEMENTS = [
     "INSERT audit_auditlog",
 ]
 # The rate limits (one script), the shared circuit breaker's state read before the processor call
-# (one MGET; a success with nothing counted writes nothing), the merchant's webhook endpoints (cached),
-# and the payment's cache entry dropped with its lease twice: at the outcome's write and after its commit.
-EXPECTED_REDIS_ROUND_TRIPS = 5
+# (one MGET; a success with nothing counted writes nothing: payments.gateways.circuit), the merchant's
+# webhook endpoints (cached), and the payment's cache entry dropped with its lease once, after the
+# outcome's commit.
+EXPECTED_REDIS_ROUND_TRIPS = 4

@@ -82,10 +82,10 @@ def test_creating_a_payment_costs_a_fixed_set_of_statements(api_client, anet_san
         "webhooks_webhookendpoint",
         "accounts_merchant",
     )
-    # claim; intent (payment + charge.request); outcome (lock, update, event, both log entries in one
-    # INSERT, the key's completion). The merchant and its webhook endpoints (cached) are not read and a
-    # new payment's (empty) refunds are not queried.
-    assert len(touched) == 8, touched
+    # claim; intent (payment + charge.request); outcome (one conditional update, no lock first; event,
+    # both log entries in one INSERT, the key's completion). The merchant and its webhook endpoints
+    # (cached) are not read and a new payment's (empty) refunds are not queried.
+    assert len(touched) == 7, touched
     assert not any('FROM "webhooks_webhookendpoint"' in sql for sql in touched)
     assert not any('FROM "accounts_merchant"' in sql for sql in touched)
     assert not any('FROM "payments_refund"' in sql for sql in touched)

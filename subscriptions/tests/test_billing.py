@@ -312,7 +312,7 @@ def test_stale_claim_whose_payment_exists_is_adopted_not_charged_again(anet_sand
         card_token="tok_visa",
         external_id=ext,
         subscription=sub,
-    )
+    ).payment
     report = subscription_billing_run(today=D)
     assert report.succeeded == 1
     assert Payment.objects.count() == 1 and len(_transactions(anet_sandbox)) == 1

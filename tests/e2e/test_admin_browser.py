@@ -46,7 +46,7 @@ def test_staff_refunds_a_payment_and_sees_the_dashboard(browser, live_server, an
         card_token="tok_visa_4242",
         customer_id="cust_e2e",
         customer_email="e2e.buyer@example.com",
-    )
+    ).payment
     assert payment.status == "captured"
 
     wait = WebDriverWait(browser, 20)

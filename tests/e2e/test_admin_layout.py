@@ -148,7 +148,7 @@ def test_payment_page_buttons_run_the_service(browser, live_server, anet_sandbox
         card_token="tok_visa",
         customer_id="cust_jp",
         customer_email="tanaka@example.jp",
-    )
+    ).payment
     assert payment.status == "captured"
     wait = WebDriverWait(browser, 20)
     _login(browser, live_server, "fred")
