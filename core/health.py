@@ -48,7 +48,7 @@ def check_broker() -> None:
 
 
 def broker_configured() -> bool:
-    broker = settings.CELERY_BROKER_URL
+    broker = settings.CELERY_BROKER_URL or ""
     return bool(broker) and not broker.startswith("memory://") and not settings.CELERY_TASK_ALWAYS_EAGER
 
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,9 +63,10 @@ OPENAPI_PARAMETER = OpenApiParameter(
 
 
 @dataclass
-class _Claim:
+class Claim:
     """A request's hold on its key, while ``idempotent`` serves it (state kept here, never as ad-hoc
-    attributes on the record)."""
+    attributes on the record). The decorator hands it to the action as ``request.idempotency_claim``;
+    an action whose service completes the key in its outcome's transaction passes it on explicitly."""
 
     record: IdempotencyRecord
     # When the first request (which died mid-flight) had claimed the key: this request took it over.
@@ -78,10 +78,6 @@ class _Claim:
     # The status the action answers a success with (``idempotent(success_status=)``): a completion
     # predicted by the service stores it, so the service need not know HTTP.
     success_status: int = 200
-
-
-# The claim of the request being served, while its action runs (see idempotency_complete_with_outcome).
-_serving: ContextVar[_Claim | None] = ContextVar("easypay_idempotency_serving", default=None)
 
 
 def ttl() -> timedelta:
@@ -107,7 +103,7 @@ def idempotency_begin(
     return claim.record, replay
 
 
-def _begin(*, merchant_id, key: str, fingerprint: str, method: str, path: str) -> tuple[_Claim, bool]:
+def _begin(*, merchant_id, key: str, fingerprint: str, method: str, path: str) -> tuple[Claim, bool]:
     for _ in range(3):
         now = timezone.now()
         try:
@@ -120,7 +116,7 @@ def _begin(*, merchant_id, key: str, fingerprint: str, method: str, path: str) -
                 status=IdempotencyRecord.Status.IN_PROGRESS,
                 expires_at=now + ttl(),
             )
-            return _Claim(record), False
+            return Claim(record), False
         except IntegrityError:
             existing = IdempotencyRecord.objects.filter(merchant_id=merchant_id, key=key).first()
         if existing is None:  # finished and abandoned meanwhile: claim it again
@@ -140,12 +136,12 @@ def _begin(*, merchant_id, key: str, fingerprint: str, method: str, path: str) -
                 # under this key, and captures/refunds/voids are guarded by the payment's state.
                 claimed_since = existing.expires_at - ttl()
                 existing.created_at = now
-                return _Claim(existing, claimed_since=claimed_since), False
+                return Claim(existing, claimed_since=claimed_since), False
             raise IdempotencyConflict(
                 "A request with this Idempotency-Key is still in progress; retry after it completes.",
                 details={"idempotency_key": [key]},
             )
-        return _Claim(existing), True
+        return Claim(existing), True
     raise IdempotencyConflict("This Idempotency-Key is being used concurrently; retry shortly.")
 
 
@@ -189,8 +185,8 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, r
     )
 
 
-def idempotency_complete_with_outcome(*, body: Any, status: int | None = None) -> None:
-    """Complete the claim of the request being served (if any) inside the caller's transaction, the one
+def idempotency_complete_with_outcome(*, claim: Claim | None, body: Any, status: int | None = None) -> None:
+    """Complete ``claim`` (the request's, if it sent a key) inside the caller's transaction, the one
     that records the action's outcome, with the response the view will give for it: one UPDATE in that
     transaction instead of a transaction of its own after the response is built.
 
@@ -202,10 +198,8 @@ def idempotency_complete_with_outcome(*, body: Any, status: int | None = None) -
     ``status`` defaults to the one the action declared for a success (``idempotent(success_status=)``),
     so a service completing the claim need not know HTTP.
     """
-    claim = _serving.get()
-    if claim is None or not transaction.get_connection().in_atomic_block:
+    if claim is None or claim.completed_early or not transaction.get_connection().in_atomic_block:
         return
-    _serving.set(None)
     claim.completed_early = True
     status = claim.success_status if status is None else status
     text = _stored_body(body)
@@ -317,11 +311,11 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = (), success
         record = claim.record
         if replay:
             return replay_response(record)
-        # Set when this request took over a claim whose first request died: the action must look
-        # for what that request already did (see PaymentViewSet.create).
-        request.idempotency_claimed_since = claim.claimed_since
+        # The action's view of the claim: ``claimed_since`` is set when this request took over a claim
+        # whose first request died (the action must look for what that request already did, see
+        # payments.services.payment_create), and a service may complete it in its outcome's transaction.
         claim.success_status = success_status
-        serving = _serving.set(claim)
+        request.idempotency_claim = claim
         try:
             try:
                 response = view_method(self, request, *args, **kwargs)
@@ -330,8 +324,6 @@ def idempotent(view_method=None, *, secret_fields: tuple[str, ...] = (), success
         except BaseException:
             idempotency_abandon(record=record)
             raise
-        finally:
-            _serving.reset(serving)
         if storable(response):
             kept = _without_secrets(response.data, secret_fields)
             if claim.completed_with != (response.status_code, _stored_body(kept)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from typing import Any
 
 import django
 from django.conf import settings
@@ -64,7 +65,7 @@ class ReadinessView(_PublicView):
 class DetailedHealthView(_PublicView):
     def get(self, request):
         results = run_checks()
-        components = {
+        components: dict[str, dict[str, Any]] = {
             r.name: {"status": "ok" if r.ok else "unavailable", "latency_ms": r.latency_ms, "error": r.error}
             for r in results
         }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from payments.models import PaymentStatus
 from webhooks import catalogue
 
-EVENT_FOR_STATUS = {
+EVENT_FOR_STATUS: dict[str, str] = {
     PaymentStatus.AUTHORIZED: catalogue.PAYMENT_AUTHORIZED,
     PaymentStatus.CAPTURED: catalogue.PAYMENT_CAPTURED,
     PaymentStatus.DECLINED: catalogue.PAYMENT_DECLINED,

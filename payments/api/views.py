@@ -13,6 +13,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from accounts.principal import request_principal
 from core.exceptions import CardDeclined, ProcessorError
 from core.idempotency import HEADER as IDEMPOTENCY_HEADER
 from core.idempotency import OPENAPI_PARAMETER, idempotent
@@ -138,18 +139,19 @@ class PaymentViewSet(viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Payment.objects.none()
-        return replica_queryset(payment_list(merchant_id=self.request.user.merchant_id), self.request)
+        return replica_queryset(payment_list(merchant_id=request_principal(self.request).merchant_id), self.request)
 
     def get_object(self) -> Payment:
-        return payment_get(merchant_id=self.request.user.merchant_id, payment_id=self.kwargs.get("pk"))
+        return payment_get(merchant_id=request_principal(self.request).merchant_id, payment_id=self.kwargs.get("pk"))
 
     def list(self, request):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
+        assert page is not None  # the list is always paginated (core.pagination)
         return self.get_paginated_response(payments_data(page))
 
     def retrieve(self, request, pk=None):
-        merchant_id = request.user.merchant_id
+        merchant_id = request_principal(request).merchant_id
         cached, lease = payment_cache_read(merchant_id=merchant_id, payment_id=pk)
         if cached is not None:
             return Response(cached)
@@ -217,7 +219,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
             metadata=data["metadata"],
             external_id=data.get("external_id"),
             idempotency_key=request.headers.get(IDEMPOTENCY_HEADER),
-            key_claimed_since=getattr(request, "idempotency_claimed_since", None),
+            idempotency_claim=getattr(request, "idempotency_claim", None),  # set by @idempotent when a key was sent
         )
         return _created_response(created)
 
@@ -283,7 +285,9 @@ class PaymentViewSet(viewsets.GenericViewSet):
             amount=serializer.validated_data.get("amount"),
             reason=serializer.validated_data.get("reason", ""),
         )
-        return Response(payment_payload(payment_get(merchant_id=request.user.merchant_id, payment_id=payment.pk)))
+        return Response(
+            payment_payload(payment_get(merchant_id=request_principal(request).merchant_id, payment_id=payment.pk))
+        )
 
     @extend_schema(
         summary="Cancel (void) an authorized or not yet settled payment",

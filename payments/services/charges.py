@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core.errors import ServiceUnavailable, ValidationFailed
-from core.idempotency import idempotency_complete_with_outcome
+from core.idempotency import Claim, idempotency_complete_with_outcome
 from core.money import checked_amount
 from payments.gateways import (
     ChargeRequest,
@@ -108,7 +108,7 @@ def payment_create(
     external_id: str | None = None,
     subscription=None,
     idempotency_key: str | None = None,
-    key_claimed_since: datetime | None = None,
+    idempotency_claim: Claim | None = None,
 ) -> ChargeResult:
     """Charge (or only authorize) and return the stored payment in whatever state it reached.
 
@@ -123,16 +123,18 @@ def payment_create(
     the API shows it (the same dict its event holds) when its outcome emitted an event, so the caller
     need not serialize it again.
 
-    ``key_claimed_since``: this request took over the ``idempotency_key`` claim of an earlier request
-    that died mid-flight, first claimed at that time. The payment that request stored under the key
-    (reconciled if still pending) is returned and nothing is charged again; without one, a charge.
+    ``idempotency_claim``: the request's hold on its ``idempotency_key`` (``core.idempotency``). When it
+    took over the claim of an earlier request that died mid-flight (``claimed_since``), the payment that
+    request stored under the key (reconciled if still pending) is returned and nothing is charged
+    again; without one, a charge. A created payment completes the claim in its outcome's transaction.
     """
     if (merchant is None) == (merchant_id is None):
         raise TypeError("give exactly one of merchant and merchant_id")
     merchant_id = merchant.pk if merchant is not None else merchant_id
-    if key_claimed_since is not None and idempotency_key:
+    claimed_since = idempotency_claim.claimed_since if idempotency_claim is not None else None
+    if claimed_since is not None and idempotency_key:
         earlier = _payment_for_retried_key(
-            merchant_id=merchant_id, idempotency_key=idempotency_key, since=key_claimed_since
+            merchant_id=merchant_id, idempotency_key=idempotency_key, since=claimed_since
         )
         if earlier is not None:
             return ChargeResult(earlier)
@@ -206,7 +208,7 @@ def payment_create(
     except InvalidPaymentSource as exc:
         payment = _charge_failed_locally(payment, str(exc))
         raise ValidationFailed(details={"card_token": [str(exc)]}, data=payment_payload(payment)) from None
-    return _charge_record(payment, result, capture=capture, amount=amount)
+    return _charge_record(payment, result, capture=capture, amount=amount, claim=idempotency_claim)
 
 
 def _charge_failed_locally(payment: Payment, message: str) -> Payment:
@@ -225,9 +227,11 @@ def _charge_failed_locally(payment: Payment, message: str) -> Payment:
 _CREATED_STATUSES = frozenset({PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED, PaymentStatus.HELD})
 
 
-def _charge_record(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
+def _charge_record(
+    payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal, claim: Claim | None
+) -> ChargeResult:
     try:
-        return _charge_record_outcome(payment, result, capture=capture, amount=amount)
+        return _charge_record_outcome(payment, result, capture=capture, amount=amount, claim=claim)
     except IntegrityError:
         if not _transaction_id_taken(payment, result.transaction_id):
             raise
@@ -310,7 +314,9 @@ def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetim
     return True
 
 
-def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal) -> ChargeResult:
+def _charge_record_outcome(
+    payment: Payment, result: GatewayResult, *, capture: bool, amount: Decimal, claim: Claim | None
+) -> ChargeResult:
     """The outcome in one transaction: the payment, both log entries in one INSERT, the event.
 
     ``payment`` is the intent as stored. Its row is updated only if still untouched (one conditional
@@ -343,7 +349,7 @@ def _charge_record_outcome(payment: Payment, result: GatewayResult, *, capture: 
         if data is not None and payment.status in _CREATED_STATUSES:
             # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
             # completed in this transaction (the decorator re-checks it against the response it got).
-            idempotency_complete_with_outcome(body=data)
+            idempotency_complete_with_outcome(claim=claim, body=data)
         # The charge's own request is the only reader until it returns, and it does not read the cache:
         # the drop after commit is enough (see after_commit).
         after_commit(payment, statuses, invalidate_now=False)

@@ -78,11 +78,11 @@ MONEY_STATUSES = (PaymentStatus.CAPTURED, PaymentStatus.PARTIALLY_REFUNDED, Paym
 
 
 def reconcile_after_seconds() -> int:
-    return int(getattr(settings, "PAYMENTS_RECONCILE_AFTER_SECONDS", 60))
+    return settings.PAYMENTS_RECONCILE_AFTER_SECONDS
 
 
 def reconcile_grace_seconds() -> int:
-    return int(getattr(settings, "PAYMENTS_RECONCILE_GRACE_SECONDS", 15 * 60))
+    return settings.PAYMENTS_RECONCILE_GRACE_SECONDS
 
 
 def lock_payment(payment_id) -> Payment:

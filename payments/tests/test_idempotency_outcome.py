@@ -75,7 +75,9 @@ def _served(merchant, *, predicted, actual, django_capture_on_commit_callbacks):
         @idempotency.idempotent
         def create(self, request):
             with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-                idempotency.idempotency_complete_with_outcome(status=201, body=predicted)
+                idempotency.idempotency_complete_with_outcome(
+                    claim=request.idempotency_claim, status=201, body=predicted
+                )
             return Response(actual, status=201)
 
     request = SimpleNamespace(
@@ -102,5 +104,5 @@ def test_the_real_response_is_stored_when_the_prediction_differs(merchant, djang
 
 def test_outside_a_served_request_nothing_is_completed(merchant):
     with transaction.atomic():
-        idempotency.idempotency_complete_with_outcome(status=201, body={"id": "x"})
+        idempotency.idempotency_complete_with_outcome(claim=None, status=201, body={"id": "x"})
     assert not IdempotencyRecord.objects.exists()
