@@ -64,3 +64,14 @@ class MetadataField(serializers.JSONField):
             if isinstance(value, str) and len(value) > 500:
                 raise serializers.ValidationError(f"Value of {key!r} is longer than 500 characters.")
         return data
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """Only JSON ``true``/``false``: no "yes", 1 or "false"-strings guessed into booleans."""
+
+    default_error_messages = {"invalid": "Must be a JSON boolean (true or false)."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data

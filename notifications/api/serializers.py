@@ -6,7 +6,8 @@ from zoneinfo import available_timezones
 
 from rest_framework import serializers
 
-from payments.api.serializers import StrictBooleanField, StrictInputSerializer
+from core.fields import StrictBooleanField
+from core.serializers import StrictInputMixin
 
 from ..models import Notification, NotificationSettings
 
@@ -40,7 +41,7 @@ class NotificationSettingsSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class NotificationSettingsUpdateSerializer(StrictInputSerializer):
+class NotificationSettingsUpdateSerializer(StrictInputMixin, serializers.Serializer):
     """``PUT`` takes any subset of the settings; fields not given keep their value."""
 
     payment_receipt = StrictBooleanField(required=False, help_text="Receipt for a captured payment (default on).")

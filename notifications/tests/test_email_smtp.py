@@ -312,7 +312,7 @@ def test_the_sweep_sends_what_is_due(api_client, anet_sandbox, smtp_server, comm
 def test_sender_throughput_one_process(merchant, smtp_server, django_capture_on_commit_callbacks):
     """How fast one worker process hands receipts to a loopback SMTP server (one connection each)."""
     from notifications.models import Kind
-    from notifications.services import _queue
+    from notifications.services.queueing import notification_queue as _queue
 
     count = 100
     with django_capture_on_commit_callbacks(execute=False):

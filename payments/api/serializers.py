@@ -11,7 +11,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.fields import MetadataField, PhoneNumberField
+from core.fields import MetadataField, PhoneNumberField, StrictBooleanField
 from core.money import AmountField, format_amount, parse_amount, supported_currencies, validate_currency
 from core.serializers import SerializerMixinBase, non_string_errors
 from payments.models import Payment, Refund
@@ -34,17 +34,6 @@ class RawAmountField(serializers.Field):
 
     def to_representation(self, value):
         return value
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """Only JSON ``true``/``false``: no "yes", 1 or "false"-strings guessed into booleans."""
-
-    default_error_messages = {"invalid": "Must be a JSON boolean (true or false)."}
-
-    def to_internal_value(self, data):
-        if not isinstance(data, bool):
-            self.fail("invalid")
-        return data
 
 
 def _check_metadata(value: dict[str, Any]) -> None:
