@@ -3,6 +3,8 @@ transaction the processor no longer knows, and the emulator's state kept across 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from payments.gateways import processor_environment
@@ -106,3 +108,67 @@ def test_the_emulator_state_file_keeps_transactions_and_ids_across_restarts(tmp_
     later = again.create_transaction(TransactionRequest(**{**request.__dict__, "invoice_number": "inv2"}))
     assert later.response_code == 1
     assert int(later.trans_id) > int(answer.trans_id)  # ids continue, never handed out twice
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.at = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __call__(self):
+        return self.at
+
+    def advance(self, seconds: float) -> None:
+        self.at += timedelta(seconds=seconds)
+
+
+def _charge(**changes) -> TransactionRequest:
+    values = {
+        "transaction_type": "authCaptureTransaction",
+        "amount_text": "10.00",
+        "card": CardInput(number="4111111111111111", expiry="2035-12"),
+        "invoice_number": "inv1",
+        "customer_id": "c1",
+        "zip": "",
+        "duplicate_window": 120,
+    }
+    return TransactionRequest(**{**values, **changes})
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"transaction_type": "authOnlyTransaction"},
+        {"amount_text": "10.01"},
+        {"card": CardInput(number="5424000000000015", expiry="2035-12")},
+        {"invoice_number": "inv2"},
+        {"customer_id": "c2"},
+    ],
+    ids=["type", "amount", "card", "invoice", "customer"],
+)
+def test_the_emulator_calls_a_repeat_a_duplicate_only_when_every_field_of_the_rule_matches(change):
+    clock = _Clock()
+    state = SandboxState(api_login_id="l", transaction_key="k", clock=clock)
+    assert state.create_transaction(_charge()).response_code == 1
+    for n in range(200):  # other transactions in between do not hide the first one
+        assert state.create_transaction(_charge(invoice_number=f"other{n}")).response_code == 1
+
+    assert state.create_transaction(_charge(**change)).response_code == 1  # one field differs: a new charge
+    repeat = state.create_transaction(_charge())
+    assert (repeat.response_code, repeat.reason_code) == (3, 11)  # Authorize.Net's duplicate transaction
+
+
+def test_the_emulator_duplicate_window_ends_and_survives_a_restart(tmp_path):
+    clock = _Clock()
+    path = str(tmp_path / "anet.sqlite3")
+    state = SandboxState(api_login_id="l", transaction_key="k", clock=clock, db_path=path)
+    assert state.create_transaction(_charge()).response_code == 1
+    clock.advance(100)
+    assert state.create_transaction(_charge()).reason_code == 11
+    state.close()
+
+    again = SandboxState(api_login_id="l", transaction_key="k", clock=clock, db_path=path)
+    assert again.create_transaction(_charge()).reason_code == 11  # still within the 120 s after the restart
+    clock.advance(21)
+    assert again.create_transaction(_charge()).response_code == 1  # the window has passed
+    assert again.create_transaction(_charge(duplicate_window=0)).response_code == 1  # no window: never a duplicate
+    assert again.create_transaction(_charge()).reason_code == 11  # measured from the newest of them

@@ -29,6 +29,7 @@ class StateHost:
     settle_delay_seconds: float
     _lock: threading.RLock
     transactions: dict[str, Transaction]
+    _duplicates: dict[tuple, Transaction]
     batches: dict[str, Batch]
     customers: dict[str, CustomerProfile]
     payment_profiles: dict[str, PaymentProfile]

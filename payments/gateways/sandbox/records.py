@@ -27,6 +27,19 @@ class StoredCard:
         return "XXXX" + self.last_four
 
 
+def duplicate_key(
+    transaction_type: str,
+    amount: Decimal,
+    account_number: str,
+    invoice_number: str,
+    customer_id: str,
+    zip_code: str,
+    ref_trans_id: str,
+) -> tuple:
+    """What makes two transactions duplicates of each other for Authorize.Net (within the window)."""
+    return (transaction_type, amount, account_number, invoice_number, customer_id, zip_code, ref_trans_id)
+
+
 @dataclass
 class Transaction:
     trans_id: str
@@ -63,6 +76,18 @@ class Transaction:
     @property
     def last_four(self) -> str:
         return self.account_number[-4:]
+
+    @property
+    def duplicate_key(self) -> tuple:
+        return duplicate_key(
+            self.transaction_type,
+            self.amount,
+            self.account_number,
+            self.invoice_number,
+            self.customer_id,
+            self.zip,
+            self.ref_trans_id,
+        )
 
     def public(self) -> dict:
         """JSON-friendly view for GET /_emulator/transactions (masked card only, like the real thing)."""

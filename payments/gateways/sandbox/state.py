@@ -148,6 +148,7 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
 
     def _clear(self) -> None:
         self.transactions: dict[str, Transaction] = {}
+        self._duplicates: dict[tuple, Transaction] = {}  # the newest transaction per duplicate key
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
         self.payment_profiles: dict[str, PaymentProfile] = {}
@@ -157,6 +158,7 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
     def _load(self, store: _SQLiteStore) -> None:
         loaded = store.load()
         self.transactions = {t.trans_id: t for t in loaded.transaction}
+        self._duplicates = {t.duplicate_key: t for t in sorted(loaded.transaction, key=lambda t: t.submitted_at)}
         self.batches = {b.batch_id: b for b in loaded.batch}
         self.customers = {c.customer_profile_id: c for c in loaded.customer}
         self.payment_profiles = {p.payment_profile_id: p for p in loaded.payment}

@@ -40,6 +40,7 @@ from .records import (
     Transaction,
     TransactionAnswer,
     TransactionRequest,
+    duplicate_key,
 )
 
 
@@ -102,6 +103,7 @@ class TransactionsMixin(StateHost):
         }
         tx = Transaction(**{**record, **values})
         self.transactions[tx.trans_id] = tx
+        self._duplicates[tx.duplicate_key] = tx
         self._touch("transaction", tx.trans_id, tx)
         answer.trans_id = tx.trans_id
         return tx
@@ -178,20 +180,14 @@ class TransactionsMixin(StateHost):
         if window <= 0:
             return None
         since = self.now() - timedelta(seconds=window)
-        for tx in reversed(self.transactions.values()):
-            if tx.submitted_at < since:
-                break
-            if (
-                tx.transaction_type == req.transaction_type
-                and tx.amount == amount
-                and tx.account_number == card.masked
-                and tx.invoice_number == req.invoice_number
-                and tx.customer_id == req.customer_id
-                and tx.zip == card.zip
-                and tx.ref_trans_id == req.ref_trans_id
-            ):
-                return tx
-        return None
+        # Authorize.Net's duplicate rule: the same type, amount, card, invoice, customer, zip and original
+        # transaction within the window. Those fields never change after a transaction is recorded, so the
+        # newest transaction of each combination is kept by that key (one lookup, not a scan of the window).
+        key = duplicate_key(
+            req.transaction_type, amount, card.masked, req.invoice_number, req.customer_id, card.zip, req.ref_trans_id
+        )
+        latest = self._duplicates.get(key)
+        return latest if latest is not None and latest.submitted_at >= since else None
 
     def _authorize(self, req: TransactionRequest) -> TransactionAnswer:
         amount = self._amount(req.amount_text)
