@@ -56,7 +56,7 @@ class AuditLog(models.Model):
     resource_type = models.CharField(max_length=50, blank=True, default="")
     resource_id = models.CharField(max_length=255, blank=True, default="")
     # PROTECT: an audit trail outlives nothing it describes; a merchant with history is suspended, not deleted.
-    merchant = models.ForeignKey(  # indexed by audit_merchant_created_idx
+    merchant = models.ForeignKey(  # indexed by audit_merchant_recent_idx
         "accounts.Merchant", on_delete=models.PROTECT, null=True, blank=True, related_name="audit_logs", db_index=False
     )
     actor_type = models.CharField(max_length=20, choices=ActorType.choices, default=ActorType.ANONYMOUS)
@@ -80,7 +80,7 @@ class AuditLog(models.Model):
         default_permissions = ("view",)
         indexes = [
             models.Index(fields=["correlation_id"], name="audit_correlation_idx"),
-            models.Index(fields=["merchant", "-created_at"], name="audit_merchant_created_idx"),
+            models.Index(fields=["merchant", "-created_at", "-id"], name="audit_merchant_recent_idx"),
             models.Index(fields=["resource_type", "resource_id"], name="audit_resource_idx"),
         ]
 

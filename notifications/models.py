@@ -92,7 +92,9 @@ class Notification(models.Model):
         FAILED = "failed"
 
     id = models.CharField(primary_key=True, max_length=32, default=new_notification_id, editable=False)
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.CASCADE, related_name="notifications")
+    merchant = models.ForeignKey(  # indexed by notif_merchant_recent_idx
+        "accounts.Merchant", on_delete=models.CASCADE, related_name="notifications", db_index=False
+    )
     kind = models.CharField(max_length=40, choices=Kind.choices)
     channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.EMAIL)
     recipient = models.CharField(max_length=254)
@@ -128,7 +130,7 @@ class Notification(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["merchant", "-created_at"], name="notification_merchant_idx"),
+            models.Index(fields=["merchant", "-created_at", "-id"], name="notif_merchant_recent_idx"),
             models.Index(fields=["status", "next_attempt_at"], name="notification_due_idx"),
             models.Index(fields=["merchant", "object_id"], name="notification_object_idx"),
         ]

@@ -109,7 +109,10 @@ class Payment(TimeStampedModel):
             models.CheckConstraint(condition=Q(status__in=PaymentStatus.values), name="payment_status_valid"),
         ]
         indexes = [
-            models.Index(fields=["merchant", "-created_at"], name="payment_merchant_created_idx"),
+            # The lists' exact order (core.pagination: newest first, id breaking ties), so a page is the
+            # first rows of an index scan whatever the statistics say: on (merchant, -created_at) alone a
+            # planner with stale statistics read every row of the merchant and sorted them (7 ms at 16k).
+            models.Index(fields=["merchant", "-created_at", "-id"], name="payment_merchant_recent_idx"),
             # Only the states someone looks for (reconciliation, the support queue): a captured payment
             # is not entered into it, nor is every status change of one.
             models.Index(
@@ -118,7 +121,13 @@ class Payment(TimeStampedModel):
             models.Index(fields=["customer_id"], name="payment_customer_idx"),
             models.Index(fields=["processor_transaction_id"], name="payment_processor_txn_idx"),
             models.Index(fields=["reference"], name="payment_reference_idx"),
-            models.Index(fields=["merchant", "idempotency_key"], name="payment_idem_key_idx"),
+            # Only payments created under a key (a retry looks its key up): a list's ``merchant_id = ?``
+            # cannot use it, so it never competes with payment_merchant_recent_idx for a page.
+            models.Index(
+                fields=["merchant", "idempotency_key"],
+                name="payment_idem_key_idx",
+                condition=~Q(idempotency_key=""),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -22,7 +22,9 @@ class Subscription(TimeStampedModel):
         QUARTERLY = "quarterly"
         YEARLY = "yearly"
 
-    merchant = models.ForeignKey("accounts.Merchant", on_delete=models.PROTECT, related_name="subscriptions")
+    merchant = models.ForeignKey(  # indexed by subscr_merchant_recent_idx (and the external_id constraint)
+        "accounts.Merchant", on_delete=models.PROTECT, related_name="subscriptions", db_index=False
+    )
     external_id = models.CharField(max_length=255)
     customer_id = models.CharField(max_length=255, db_index=True)
     customer_email = models.EmailField(blank=True, default="")
@@ -54,7 +56,7 @@ class Subscription(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["status", "next_billing_date"], name="subscription_due_idx"),
-            models.Index(fields=["merchant", "-created_at"], name="subscription_merchant_idx"),
+            models.Index(fields=["merchant", "-created_at", "-id"], name="subscr_merchant_recent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -22,7 +22,7 @@ class Event(models.Model):
     """
 
     id = models.CharField(primary_key=True, max_length=32, default=new_event_id, editable=False)
-    merchant = models.ForeignKey(  # indexed by event_merchant_created_idx
+    merchant = models.ForeignKey(  # indexed by event_merchant_recent_idx
         "accounts.Merchant", on_delete=models.CASCADE, related_name="events", db_index=False
     )
     type = models.CharField(max_length=64)
@@ -36,7 +36,7 @@ class Event(models.Model):
     class Meta:
         ordering = ("-created_at", "-id")
         indexes = [
-            models.Index(fields=["merchant", "-created_at"], name="event_merchant_created_idx"),
+            models.Index(fields=["merchant", "-created_at", "-id"], name="event_merchant_recent_idx"),
             models.Index(fields=["type"], name="event_type_idx"),  # no LIKE twin (db_index would add one)
         ]
 
