@@ -117,7 +117,8 @@ def run(count: int) -> None:
                 fn(2 * 10**6 + i)  # new Idempotency-Keys: the measured loop's would be replays
             profiler.disable()
             stats = pstats.Stats(profiler, stream=sys.stderr)
-            stats.sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(int(os.environ.get("PROFILE_LINES", "50")))
+            stats.sort_stats(os.environ.get("PROFILE_SORT", "cumulative"))
+            stats.print_stats(int(os.environ.get("PROFILE_LINES", "50")))
     print(json.dumps(result))
 
 
