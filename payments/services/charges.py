@@ -7,6 +7,7 @@ record the outcome with its event in one transaction.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -296,7 +297,16 @@ def _outcome_apply(payment: Payment, result: GatewayResult, *, capture: bool, am
     return None
 
 
-def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetime) -> bool:
+def _row_values(payment: Payment) -> dict[str, Any]:
+    return {name: getattr(payment, name) for name in _row_attnames()}
+
+
+@functools.cache
+def _row_attnames() -> tuple[str, ...]:
+    return tuple(f.attname for f in Payment._meta.concrete_fields if not f.primary_key)
+
+
+def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetime, intent: dict[str, Any]) -> bool:
     """Write ``payment`` (in ``status``) with one conditional UPDATE, only if its row is still pending
     and nothing has written it since the intent stored it at ``since``; False if something has.
 
@@ -304,9 +314,11 @@ def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetim
     unchanged ``updated_at`` means the row is exactly the intent's. The UPDATE takes the row lock
     itself, and one that waited for a concurrent writer re-checks its WHERE on the committed row, so
     a reconciliation racing the outcome leaves it nothing to update (no SELECT ... FOR UPDATE first).
+    That is also why only the columns the outcome changed are written: ``intent`` holds the row's
+    values as the intent stored them (the rest of the 35 columns would be written with what they hold).
     """
     now = timezone.now()
-    fields = {f.attname: getattr(payment, f.attname) for f in Payment._meta.concrete_fields if not f.primary_key}
+    fields = {name: value for name, value in _row_values(payment).items() if value != intent[name]}
     fields.update(status=status, updated_at=now)
     if not Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, updated_at=since).update(**fields):
         return False
@@ -326,9 +338,11 @@ def _charge_record_outcome(
     statuses: list[str] = []
     data: dict[str, Any] | None = None
     with transaction.atomic():
-        since = payment.updated_at
+        since, intent = payment.updated_at, _row_values(payment)
         to_status = _outcome_apply(payment, result, capture=capture, amount=amount)
-        stored = _outcome_store_if_untouched(payment, status=to_status or PaymentStatus.PENDING, since=since)
+        stored = _outcome_store_if_untouched(
+            payment, status=to_status or PaymentStatus.PENDING, since=since, intent=intent
+        )
         if not stored:
             payment = lock_payment(payment.pk)
             if payment.status != PaymentStatus.PENDING:  # reconciliation got there first; its answer stands

@@ -4,6 +4,8 @@ the payment's own tables; this one pins all of them, audit, savepoints and the r
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -67,3 +69,28 @@ EXPECTED_STATEMENTS = [
 # webhook endpoints (cached), and the payment's cache entry dropped with its lease once, after the
 # outcome's commit.
 EXPECTED_REDIS_ROUND_TRIPS = 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_outcome_update_writes_only_the_columns_the_outcome_changed(api_client, anet_sandbox):
+    with CaptureQueriesContext(connection) as queries:
+        response = create(api_client, key="cols-1", amount="12.00", description="kept", metadata={"order": "7"})
+    assert response.status_code == 201, response.content
+    (update,) = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('UPDATE "payments_payment"')]
+    written = set(re.findall(r'"(\w+)" = ', update.split(" WHERE ")[0]))
+    assert written == {
+        "status",
+        "updated_at",
+        "processed_at",
+        "authorized_amount",
+        "captured_amount",
+        "processor_response_code",
+        "processor_response_message",
+        "processor_reason_code",
+        "processor_transaction_id",
+        "auth_code",
+        "avs_result",
+        "cvv_result",
+    }, written
+    data = response.json()["data"]
+    assert (data["description"], data["metadata"], data["amount"]) == ("kept", {"order": "7"}, "12.00")
