@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+from django.db import connections, router, transaction
+from django.db.models.constants import OnConflict
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from core.tasks import enqueue_on_commit
@@ -29,27 +31,45 @@ def notification_queue(
     resent_from: Notification | None = None,
 ) -> Notification | None:
     """Write one notification and enqueue its send on commit; None if it exists already (the
-    constraint decides, inside a savepoint so the caller's transaction goes on)."""
-    try:
-        with transaction.atomic():
-            row = Notification.objects.create(
-                merchant_id=merchant_id,
-                kind=kind,
-                channel=channel,
-                recipient=recipient[:254],
-                customer_id=customer_id[:255],
-                object_type=object_type,
-                object_id=object_id[:64],
-                event_id=event_id or "",
-                dedupe_key=dedupe_key[:128],
-                context=context,
-                resent_from=resent_from,
-                next_attempt_at=timezone.now(),
-            )
-    except IntegrityError:
+    constraint decides: the INSERT does nothing on a conflict, so the caller's transaction goes on)."""
+    row = Notification(
+        merchant_id=merchant_id,
+        kind=kind,
+        channel=channel,
+        recipient=recipient[:254],
+        customer_id=customer_id[:255],
+        object_type=object_type,
+        object_id=object_id[:64],
+        event_id=event_id or "",
+        dedupe_key=dedupe_key[:128],
+        context=context,
+        resent_from=resent_from,
+        next_attempt_at=timezone.now(),
+    )
+    if not _insert_unless_conflict(row):
         return None
     enqueue_on_commit(SEND_TASK, row.pk)
     return row
+
+
+def _insert_unless_conflict(row: Notification) -> bool:
+    """INSERT ``row`` with ON CONFLICT DO NOTHING (SQLite: INSERT OR IGNORE); whether it was written.
+
+    One statement where a savepoint around ``create()`` catching the IntegrityError took three (a
+    receipt is queued in every captured payment's outcome transaction). The id is made here, not by
+    the database, so nothing needs to be read back. Only uniqueness is ignored: a CHECK or foreign key
+    violation still raises.
+    """
+    using = router.db_for_write(Notification, instance=row)
+    query = InsertQuery(Notification, on_conflict=OnConflict.IGNORE)
+    query.insert_values(Notification._meta.local_concrete_fields, [row])
+    ((sql, params),) = query.get_compiler(using=using).as_sql()
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, params)
+        written = cursor.rowcount == 1
+    if written:
+        row._state.adding, row._state.db = False, using
+    return written
 
 
 def notification_resend(*, notification: Notification) -> Notification:
