@@ -31,8 +31,9 @@ workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # gevent: requests one worker accepts at once (each a greenlet, a few KiB; gthread ignores it).
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
-# gevent: PostgreSQL connections per worker process, shared by its greenlets (see _pool_connections).
-db_pool_size = int(os.environ.get("GUNICORN_DB_POOL_SIZE", "16"))
+# PostgreSQL connections per worker process, shared by its threads or greenlets (see _pool_connections):
+# always for gevent (16 unless set), for gthread when set (0: a persistent connection per thread).
+db_pool_size = int(os.environ.get("GUNICORN_DB_POOL_SIZE") or ("16" if worker_class == "gevent" else "0"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
@@ -53,24 +54,25 @@ def post_worker_init(worker):
     which cost about a tenth of a cached GET's CPU."""
     import gc
 
-    if type(worker).__module__ == "gunicorn.workers.ggevent":
+    if db_pool_size > 0:
         _pool_connections(db_pool_size)
     gc.collect()
     gc.freeze()
 
 
 def _pool_connections(size):
-    """Greenlets share a psycopg pool of ``size`` connections per worker process.
+    """The worker's threads (or greenlets) share a psycopg pool of ``size`` connections per process.
 
     Django keeps one connection per thread, and under gevent every greenlet is a thread: with
     CONN_MAX_AGE each of the hundreds of requests in flight would open (and keep) its own PostgreSQL
     connection. Django 5.2's pool (``OPTIONS["pool"]``, which needs CONN_MAX_AGE = 0) hands a
     connection to a request when it first touches the database and takes it back when the request
-    ends; CONN_HEALTH_CHECKS becomes the pool's check on hand-out. Set here, in the worker, because
-    only the gevent worker needs it: `manage.py`, Celery and gthread workers keep the settings as
-    they are. The settings dicts are changed in place before the worker serves anything: Django's
-    connection handler and every connection object hold these same dicts, and the pool itself is
-    created on first use.
+    ends, or earlier: a payment hands it back before calling the processor
+    (``payments.services.common.connections_release``), so a slow processor does not hold
+    connections. CONN_HEALTH_CHECKS becomes the pool's check on hand-out. Set here, in the worker:
+    `manage.py` and Celery keep the settings as they are. The settings dicts are changed in place
+    before the worker serves anything: Django's connection handler and every connection object hold
+    these same dicts, and the pool itself is created on first use.
     """
     from django.conf import settings
 

@@ -19,10 +19,10 @@ What it runs, on loopback, from the repository root:
     python -m bench.holdout --configs gthread:4x16,gthread:4x4,gevent:2 --rounds 1 --duration 10
     HOLDOUT_REDIS_URL=redis://127.0.0.1:6379/6 HOLDOUT_PORT_BASE=24000 python -m bench.holdout
 
-A configuration is ``gthread:<workers>x<threads>`` or ``gevent:<workers>`` (optionally
-``gevent:<workers>/<db pool size>``). No Celery worker runs: the POSTs' on-commit tasks wait in the
-broker, so every CPU figure belongs to the request path. Results: the table on stdout and
-``bench/results/holdout-<UTC stamp>.json``.
+A configuration is ``gthread:<workers>x<threads>`` or ``gevent:<workers>``, either optionally with
+``/<db pool size>`` (a pool of that many PostgreSQL connections per worker process). No Celery worker
+runs: the POSTs' on-commit tasks wait in the broker, so every CPU figure belongs to the request path.
+Results: the table on stdout and ``bench/results/holdout-<UTC stamp>.json``.
 """
 
 from __future__ import annotations
@@ -92,12 +92,14 @@ class WorkerModel:
 
     @classmethod
     def parse(cls, text: str) -> WorkerModel:
-        match = re.fullmatch(r"(gthread):(\d+)x(\d+)|(gevent):(\d+)(?:/(\d+))?", text.strip())
+        match = re.fullmatch(r"(gthread):(\d+)x(\d+)(?:/(\d+))?|(gevent):(\d+)(?:/(\d+))?", text.strip())
         if not match:
-            raise argparse.ArgumentTypeError(f"bad configuration {text!r}: gthread:4x16 or gevent:2[/16]")
+            raise argparse.ArgumentTypeError(f"bad configuration {text!r}: gthread:4x16[/12] or gevent:2[/16]")
         if match[1]:
-            return cls(text.strip(), "gthread", int(match[2]), int(match[3]))
-        return cls(text.strip(), "gevent", int(match[5]), db_pool=int(match[6]) if match[6] else None)
+            return cls(
+                text.strip(), "gthread", int(match[2]), int(match[3]), db_pool=int(match[4]) if match[4] else None
+            )
+        return cls(text.strip(), "gevent", int(match[6]), db_pool=int(match[7]) if match[7] else None)
 
     def env(self) -> dict[str, str]:
         out = {"GUNICORN_WORKER_CLASS": self.worker_class, "GUNICORN_WORKERS": str(self.workers)}

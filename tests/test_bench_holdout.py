@@ -14,6 +14,7 @@ def test_configurations_parse_into_gunicorn_conf_overrides():
     assert gthread.env() == {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_WORKERS": "4", "GUNICORN_THREADS": "16"}
     assert WorkerModel.parse("gevent:2").env() == {"GUNICORN_WORKER_CLASS": "gevent", "GUNICORN_WORKERS": "2"}
     assert WorkerModel.parse("gevent:2/12").env()["GUNICORN_DB_POOL_SIZE"] == "12"
+    assert WorkerModel.parse("gthread:4x32/12").env()["GUNICORN_DB_POOL_SIZE"] == "12"
     for bad in ("sync:4", "gthread:4", "gevent:2x8", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             WorkerModel.parse(bad)

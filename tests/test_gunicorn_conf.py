@@ -64,3 +64,16 @@ def test_a_gthread_worker_keeps_its_persistent_connections(monkeypatch):
     finally:
         gc.unfreeze()
     assert before == databases
+
+
+def test_a_gthread_worker_shares_a_pool_when_one_is_sized(monkeypatch):
+    conf = _conf(monkeypatch, GUNICORN_DB_POOL_SIZE="8")
+    assert (conf["worker_class"], conf["db_pool_size"]) == ("gthread", 8)
+    databases = _postgres_databases(monkeypatch)
+    try:
+        conf["post_worker_init"](object())
+    finally:
+        gc.unfreeze()
+    for alias in databases.values():
+        assert alias["CONN_MAX_AGE"] == 0
+        assert alias["OPTIONS"]["pool"] == {"min_size": 8, "max_size": 8, "timeout": 10}

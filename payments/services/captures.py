@@ -21,6 +21,7 @@ from payments.models import Payment, PaymentStatus, PendingOperation
 from payments.payloads import payment_payload
 from payments.services.common import (
     after_commit,
+    connections_release,
     lock_payment,
     log_write,
     operation_release,
@@ -55,6 +56,7 @@ def payment_capture(*, payment: Payment, amount: Decimal | None = None) -> Payme
             request={"amount": str(amount), "transaction_id": locked.processor_transaction_id},
         )
     try:
+        connections_release()
         result = get_gateway().capture(transaction_id=locked.processor_transaction_id, amount=amount)
     except GatewayUnavailable:
         operation_release(locked)
@@ -109,6 +111,7 @@ def payment_void(*, payment: Payment) -> Payment:
         locked.save(update_fields=["pending_operation", "updated_at"])
         log_write(locked, "void.request", request={"transaction_id": locked.processor_transaction_id})
     try:
+        connections_release()
         result = get_gateway().void(transaction_id=locked.processor_transaction_id)
     except GatewayUnavailable:
         operation_release(locked)

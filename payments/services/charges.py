@@ -35,6 +35,7 @@ from payments.payloads import payment_payload
 from payments.services.common import (
     after_commit,
     apply_processor_fields,
+    connections_release,
     lock_payment,
     log_entry,
     log_write,
@@ -200,6 +201,7 @@ def payment_create(
         customer_email=customer_email or "",
     )
     try:
+        connections_release()
         result = get_gateway().charge(request)
     except GatewayUnavailable as exc:
         payment = _charge_failed_locally(payment, str(exc))

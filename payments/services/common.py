@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Sum
 from django.utils import timezone
 from prometheus_client import Counter
@@ -32,6 +32,22 @@ from payments.payloads import payment_payload
 from webhooks.services import event_record
 
 logger = logging.getLogger("easypay.payments")
+
+
+def connections_release() -> None:
+    """Before a call to the processor (made outside any transaction: never hold a lock or an open
+    transaction across it), hand this thread's database connections back to their pool.
+
+    With a connection pool (``DB_POOL_SIZE``; Django's ``OPTIONS["pool"]``) a request otherwise keeps its
+    connection until it ends, processor call included: a 300 ms processor then caps the payments in
+    flight at the pool's size. Handed back, a connection serves other requests while this one waits,
+    and the next query takes one from the pool again (no reconnect). Without a pool (persistent
+    per-thread connections) nothing is released: closing would mean reconnecting.
+    """
+    for connection in connections.all(initialized_only=True):
+        pooled = "pool" in connection.settings_dict.get("OPTIONS", {})
+        if pooled and connection.connection is not None and not connection.in_atomic_block:
+            connection.close()
 
 
 PAYMENTS_TOTAL = Counter("easypay_payments_total", "Payments reaching a status, by status", ["status"])

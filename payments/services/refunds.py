@@ -32,6 +32,7 @@ from payments.selectors import payment_refundable_amount
 from payments.services.common import (
     EVENT_FOR_STATUS,
     after_commit,
+    connections_release,
     emit,
     lock_payment,
     log_write,
@@ -118,6 +119,7 @@ def refund_create(*, payment: Payment, amount: Decimal | None = None, reason: st
         )
         after_commit(locked)
     try:
+        connections_release()
         result = get_gateway().refund(
             transaction_id=locked.processor_transaction_id,
             amount=amount,
