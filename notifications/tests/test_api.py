@@ -60,6 +60,26 @@ def test_put_changes_only_what_it_names(api_client):
     assert api_client.get(SETTINGS_URL).json()["data"]["renewal_reminder_days"] == 5
 
 
+def test_a_settings_change_applies_to_the_next_payment_though_the_settings_are_cached(
+    api_client, anet_sandbox, django_assert_num_queries, merchant
+):
+    from notifications.services import settings_for
+
+    assert create(api_client, customer_email="first@example.com").status_code == 201
+    assert Notification.objects.filter(recipient="first@example.com").count() == 1
+    with django_assert_num_queries(0):
+        assert settings_for(merchant_id=merchant.pk).payment_receipt is True  # read from the cache
+
+    assert api_client.put(SETTINGS_URL, {"payment_receipt": False}, format="json").status_code == 200
+    assert create(api_client, customer_email="second@example.com").status_code == 201
+    assert not Notification.objects.filter(recipient="second@example.com").exists()
+    assert api_client.get(SETTINGS_URL).json()["data"]["payment_receipt"] is False
+
+    assert api_client.put(SETTINGS_URL, {"payment_receipt": True}, format="json").status_code == 200
+    assert create(api_client, customer_email="third@example.com").status_code == 201
+    assert Notification.objects.filter(recipient="third@example.com").count() == 1
+
+
 @pytest.mark.parametrize(
     "body, field",
     [
