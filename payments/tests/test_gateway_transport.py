@@ -460,6 +460,23 @@ def test_a_dead_proxy_is_an_error_not_sent(monkeypatch):
     assert error.message == "Could not connect to Authorize.Net: ProxyError"
 
 
+@pytest.mark.parametrize(
+    ("variable", "proxy", "name"),
+    [
+        ("HTTP_PROXY", "http://:3128", "InvalidProxyURL"),  # no host
+        ("HTTP_PROXY", "ftp://127.0.0.1:21", "InvalidURL"),  # a scheme urllib3 cannot proxy through
+        ("ALL_PROXY", "socks5://127.0.0.1:{closed}", "ConnectionError"),  # a dead SOCKS proxy
+    ],
+)
+def test_an_unusable_proxy_is_an_error_not_sent(monkeypatch, variable, proxy, name):
+    monkeypatch.setenv(variable, proxy.format(closed=closed_port()))
+
+    error = failure("http://processor.invalid/xml/v1/request.api")
+
+    assert (error.code, error.sent) == ("connect_failed", False)
+    assert error.message == f"Could not connect to Authorize.Net: {name}"
+
+
 def test_tls_is_verified_against_the_bundle_the_environment_names(monkeypatch, tmp_path):
     endpoint = "https://api.authorize.net/xml/v1/request.api"
     pool = transport._route_for(endpoint, transport._environment()).pool

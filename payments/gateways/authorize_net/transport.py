@@ -136,10 +136,8 @@ def _route_for(endpoint: str, environment: tuple[str | None, ...]) -> _Route:
     parsed = urlparse(url)
     scheme = parsed.scheme.lower()
     pool_kwargs: dict[str, Any] = {}
+    ca = certifi.where() if verify is True else str(verify)
     if scheme == "https":
-        ca = certifi.where() if verify is True else str(verify)
-        if not os.path.exists(ca):
-            raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {ca}")
         pool_kwargs["cert_reqs"] = "CERT_REQUIRED"
         pool_kwargs["ca_cert_dir" if os.path.isdir(ca) else "ca_certs"] = ca
     target = prepared.path_url
@@ -158,8 +156,12 @@ def _route_for(endpoint: str, environment: tuple[str | None, ...]) -> _Route:
         else:
             manager = urllib3.PoolManager(num_pools=2, maxsize=POOL_MAXSIZE, block=False)
         pool = manager.connection_from_host(parsed.hostname, parsed.port, scheme, pool_kwargs=pool_kwargs)
+    except requests.RequestException:
+        raise
     except (LocationValueError, ValueError) as exc:  # ProxySchemeUnknown, a port out of range...
         raise requests.exceptions.InvalidURL(exc) from exc
+    if scheme == "https" and not os.path.exists(ca):  # requests checked it after choosing the pool
+        raise OSError(f"Could not find a suitable TLS CA certificate bundle, invalid path: {ca}")
     return _Route(manager, pool, target)
 
 
