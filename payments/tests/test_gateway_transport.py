@@ -192,6 +192,15 @@ def test_one_pool_shared_by_threads_keeps_its_connections(peer):
     assert server.connections == opened  # later calls reuse the pooled connections
 
 
+def test_cookies_the_processor_sets_are_not_sent_back(peer):
+    server = peer(answering(reply(200, DOCUMENT, "Set-Cookie: affinity=node-7; Path=/")))
+
+    post(config(server.url), REQUEST)
+    post(config(server.url), REQUEST)
+
+    assert [b"cookie:" in sent.lower() for sent in server.requests] == [False, False]
+
+
 def test_a_bom_prefixed_reply_is_parsed(peer):
     server = peer(answering(reply(body=b"\xef\xbb\xbf" + DOCUMENT)))
 

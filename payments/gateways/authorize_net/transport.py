@@ -23,6 +23,10 @@ one ``post()`` (reply parsed) took 353 us of CPU through requests and 164 us thr
   requests' own helpers once per endpoint and environment (:func:`transport_settings`), never per call;
 * each failure given the code, and in its message the exception name, that it had under requests
   (:func:`_no_reply`): payments record that message.
+
+Not kept: the cookie jar of requests' Session, through which each thread sent back whatever cookies
+the processor had set on its earlier replies. The XML API is stateless (every request carries its
+credentials), so no cookie is stored or sent.
 """
 
 from __future__ import annotations
