@@ -4,7 +4,7 @@
 * :mod:`.anet_xml` / :mod:`.anet_sdk`: the payment-path requests written from templates, and their
   twins built with the SDK's bindings (a Hypothesis test proves the bytes identical);
 * :mod:`.sdk_quirks`: the SDK's loggers redacted, the other requests serialised from its bindings;
-* :mod:`.transport`: the HTTP session, timeouts, and whether a failed call can have been sent;
+* :mod:`.transport`: the HTTP connection pools (urllib3), timeouts, and whether a failed call can have been sent;
 * :mod:`.codes`: Authorize.Net's raw codes, which go no further than this package;
 * :mod:`.replies`: replies read with lxml into :class:`~payments.gateways.base.GatewayResult` and
   :class:`~payments.gateways.base.TransactionDetails` (normalised states and flags);
