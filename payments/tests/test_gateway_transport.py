@@ -361,6 +361,22 @@ def test_a_failed_tls_handshake_is_an_error_not_sent():
     assert error.message == "Could not connect to Authorize.Net: SSLError"
 
 
+def test_a_tls_error_while_the_reply_is_read_may_have_been_processed():
+    """The request went out and a reply began: a retry under a new key could charge twice, so the
+    outcome is unknown (reconciled), never "nothing sent". No certificate tooling here for a live TLS
+    stream, so the classification is asked directly, with urllib3's own exception."""
+    from urllib3.exceptions import SSLError as Urllib3SSLError
+
+    from payments.gateways.authorize_net.transport import _no_reply
+
+    cfg = config("https://127.0.0.1:9/xml/v1/request.api")
+    during_body = _no_reply(Urllib3SSLError("decryption failed or bad record mac"), cfg, reading_body=True)
+    assert (during_body.code, during_body.sent) == ("connection_lost", True)
+    assert during_body.message == "The connection to Authorize.Net broke before a reply: SSLError"
+    before_reply = _no_reply(Urllib3SSLError("certificate verify failed"), cfg, reading_body=False)
+    assert (before_reply.code, before_reply.sent) == ("connect_failed", False)
+
+
 @pytest.mark.parametrize(
     ("endpoint", "name"),
     [("api.authorize.net/xml/v1/request.api", "MissingSchema"), ("http:///xml/v1/request.api", "InvalidURL")],

@@ -225,7 +225,9 @@ def _no_reply(exc: Exception, config: AuthorizeNetConfig, *, reading_body: bool)
     handshake), and ConnectionError for the rest; while reading the body its ``iter_content`` raised
     ChunkedEncodingError for a broken connection, ContentDecodingError for a bad gzip stream,
     ConnectionError for a read timeout and SSLError. ConnectTimeout and SSLError were "nothing sent",
-    and so was any error with a connection never established in its chain.
+    and so was any error with a connection never established in its chain. One change from requests:
+    an SSLError while the body is read is "may have been processed" (requests called it nothing sent,
+    which would let a retry charge twice).
     """
     if isinstance(exc, ReadTimeoutError) and not reading_body:
         return NoReply(
@@ -236,12 +238,13 @@ def _no_reply(exc: Exception, config: AuthorizeNetConfig, *, reading_body: bool)
     if isinstance(exc, requests.RequestException):  # from _route_for: the URL or proxy is unusable
         unusable = requests.exceptions.InvalidURL | requests.exceptions.MissingSchema  # InvalidSchema is not
         name, nothing_sent = type(exc).__name__, isinstance(exc, unusable)
-    elif isinstance(exc, SSLError):
-        name, nothing_sent = "SSLError", True
-    elif reading_body:
+    elif reading_body:  # the request went out and a reply began: whatever broke, it may have been processed
         name = "ChunkedEncodingError" if isinstance(exc, ProtocolError) else "ConnectionError"
+        name = "SSLError" if isinstance(exc, SSLError) else name
         name = "ContentDecodingError" if isinstance(exc, DecodeError) else name
         nothing_sent = False
+    elif isinstance(exc, SSLError):  # before any reply: the TLS handshake, before the request is sent
+        name, nothing_sent = "SSLError", True
     elif isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
         name, nothing_sent = "ConnectTimeout", True
     else:
