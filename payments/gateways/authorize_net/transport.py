@@ -72,9 +72,11 @@ from .replies import Node, parse
 REPLY_MAX_BYTES = 8 * 1024 * 1024
 _READ_CHUNK = 65536
 
-# Connections kept per endpoint: one per gunicorn thread (gunicorn.conf.py runs 16). A 17th concurrent
-# call opens a connection of its own and closes it after use (block=False: nobody waits for a slot).
-POOL_MAXSIZE = 16
+# Connections kept per endpoint and process: enough for every call in flight at once, or each one beyond
+# opens a connection of its own and closes it after use (block=False: nobody waits for a slot). A gthread
+# worker has 16 threads, a gevent worker hundreds of greenlets: at 128 clients and a 300 ms processor,
+# 16 kept connections meant a new TCP connection (and a new emulator thread) for most calls.
+POOL_MAXSIZE = 128
 
 # The headers requests sent, in its order: its session defaults, then the SDK's (Content-Length follows).
 _HEADERS: dict[str, str] = {**requests.utils.default_headers(), **sdk_constants.headers}
