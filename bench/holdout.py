@@ -70,14 +70,28 @@ class Scenario:
     connections: int
     latency_ms: int = 0
     floor: str | None = None  # the floor this scenario is divided by
+    django_floor: str | None = None  # and the bare-Django floor (the definition)
 
 
 SCENARIOS = [
     Scenario("floor_read", "floor: 1 SELECT, no Django", "floor.lua", 32),
-    Scenario("get_by_id", "GET /payments/{id}", "get_payment.lua", 32, floor="floor_read"),
-    Scenario("list", "GET /payments?limit=20", "list_payments.lua", 32, floor="floor_read"),
+    Scenario("floor_django_read", "floor: 1 SELECT, bare Django", "floor_django.lua", 32),
+    Scenario(
+        "get_by_id", "GET /payments/{id}", "get_payment.lua", 32, floor="floor_read", django_floor="floor_django_read"
+    ),
+    Scenario(
+        "list", "GET /payments?limit=20", "list_payments.lua", 32, floor="floor_read", django_floor="floor_django_read"
+    ),
     Scenario("floor_write", "floor: INSERT + UPDATE, no Django", "floor_write.lua", 32),
-    Scenario("post", "POST /payments, processor 0 ms", "post_payment.lua", 32, floor="floor_write"),
+    Scenario("floor_django_write", "floor: INSERT + UPDATE, bare Django", "floor_django_write.lua", 32),
+    Scenario(
+        "post",
+        "POST /payments, processor 0 ms",
+        "post_payment.lua",
+        32,
+        "floor_write",
+        django_floor="floor_django_write",
+    ),
     Scenario("post_slow", "POST /payments, processor 300 ms, 128 conn", "post_payment.lua", 128, 300, "post"),
 ]
 
@@ -361,6 +375,8 @@ def probe(stack: Stack) -> None:
     checks = [
         ("GET", f"/__floor?merchant={stack.merchant_id}", None, {}, 200),
         ("POST", f"/__floor_write?merchant={stack.merchant_id}", None, {}, 201),
+        ("GET", f"/__floor_django?merchant={stack.merchant_id}", None, {}, 200),
+        ("POST", f"/__floor_django_write?merchant={stack.merchant_id}", None, {}, 201),
         ("GET", f"/api/v1/payments/{first_id}", None, headers, 200),
         ("GET", "/api/v1/payments?limit=20", None, headers, 200),
         (
@@ -393,6 +409,9 @@ def run_model(stack: Stack, model: WorkerModel, scenarios: list[Scenario], args,
         for scenario in scenarios:
             if scenario.floor and scenario.floor in out:
                 out[scenario.name]["ratio"] = round(out[scenario.name]["rps"] / out[scenario.floor]["rps"], 3)
+            if scenario.django_floor and scenario.django_floor in out:
+                django_rps = out[scenario.django_floor]["rps"]
+                out[scenario.name]["ratio_django"] = round(out[scenario.name]["rps"] / django_rps, 3)
         return out
     finally:
         stack.stop_web()
@@ -413,8 +432,8 @@ def spread(values: list[float], digits: int = 1) -> str:
 def table(models: list[WorkerModel], scenarios: list[Scenario], rounds: list[dict]) -> str:
     lines = [
         "| scenario | configuration | req/s | ratio | p50 ms | p95 ms | errors "
-        "| CPU ms/req: all = web + pg + emulator + redis |",
-        "|---|---|---|---|---|---|---|---|",
+        "| CPU ms/req: all = web + pg + emulator + redis | ratio to bare Django |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario in scenarios:
         for model in models:
@@ -434,7 +453,7 @@ def table(models: list[WorkerModel], scenarios: list[Scenario], rounds: list[dic
             )
             lines.append(
                 f"| {scenario.title} | {model.label} | {col('rps')} | {col('ratio', 3)} | {col('p50_ms')} | "
-                f"{col('p95_ms')} | {sum(run['errors'] for run in runs)} | {cpu_text} |"
+                f"{col('p95_ms')} | {sum(run['errors'] for run in runs)} | {cpu_text} | {col('ratio_django', 3)} |"
             )
     return "\n".join(lines)
 
