@@ -8,7 +8,18 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from payments.gateways import processor_environment
-from payments.gateways.sandbox.state import CardInput, SandboxState, TransactionRequest
+from payments.gateways.sandbox.state import (
+    CAPTURED,
+    DECLINE_ZIP,
+    DECLINED,
+    HELD_CARD,
+    REFUND_SETTLED,
+    SETTLED,
+    VOIDED,
+    CardInput,
+    SandboxState,
+    TransactionRequest,
+)
 from payments.models import Payment, Refund
 from payments.tests.factories import PaymentFactory, create
 
@@ -172,3 +183,78 @@ def test_the_emulator_duplicate_window_ends_and_survives_a_restart(tmp_path):
     assert again.create_transaction(_charge()).response_code == 1  # the window has passed
     assert again.create_transaction(_charge(duplicate_window=0)).response_code == 1  # no window: never a duplicate
     assert again.create_transaction(_charge()).reason_code == 11  # measured from the newest of them
+
+
+# --- settlement ------------------------------------------------------------------------------------
+
+
+def _batch_of(state: SandboxState, batch) -> set[str]:
+    assert batch is not None
+    return {t.trans_id for t in state.transactions.values() if t.batch_id == batch.batch_id}
+
+
+def test_the_emulator_settles_every_transaction_once_its_delay_has_passed_and_nothing_else():
+    clock = _Clock()
+    state = SandboxState(api_login_id="l", transaction_key="k", clock=clock, settle_delay_seconds=60)
+
+    def record(**changes) -> str:
+        return state.create_transaction(_charge(**changes)).trans_id
+
+    sale = record(invoice_number="sale")
+    captured_later = record(transaction_type="authOnlyTransaction", invoice_number="auth1")
+    open_auth = record(transaction_type="authOnlyTransaction", invoice_number="auth2")
+    voided_later = record(transaction_type="authOnlyTransaction", invoice_number="auth3")
+    declined = record(invoice_number="declined", zip=DECLINE_ZIP)
+    held = record(invoice_number="held", card=CardInput(number=HELD_CARD, expiry="2035-12"))
+    clock.advance(30)
+    late_sale = record(invoice_number="late")
+    capture = TransactionRequest("priorAuthCaptureTransaction", ref_trans_id=captured_later, amount_text="4.00")
+    assert state.create_transaction(capture).response_code == 1
+    assert state.create_transaction(TransactionRequest("voidTransaction", ref_trans_id=voided_later)).response_code == 1
+    clock.advance(40)  # 70 s after the first ones, 40 s after the changes
+
+    assert _batch_of(state, state.settle(force=False)) == {sale, declined}
+    assert state.settle(force=False) is None  # the rest has not waited 60 s yet
+    clock.advance(20)
+    assert _batch_of(state, state.settle(force=False)) == {late_sale, captured_later, voided_later}
+    statuses = {t: state.transactions[t].status for t in (sale, declined, late_sale, captured_later, voided_later)}
+    assert statuses == {
+        sale: SETTLED,
+        declined: DECLINED,
+        late_sale: SETTLED,
+        captured_later: SETTLED,
+        voided_later: VOIDED,
+    }
+    assert {t.trans_id for t in state.unsettled()} == {open_auth, held}  # open and held ones never settle
+
+    refund = TransactionRequest(
+        "refundTransaction", amount_text="5.00", card=CardInput("1111", "XXXX"), ref_trans_id=sale
+    )
+    refund_id = state.create_transaction(refund).trans_id
+    assert state.review(held, "approve") is not None
+    assert state.settle(force=False) is None
+    assert _batch_of(state, state.settle(force=True)) == {refund_id, held}
+    assert (state.transactions[refund_id].status, state.transactions[held].status) == (REFUND_SETTLED, SETTLED)
+    assert state.settle(force=True) is None
+    assert [t.trans_id for t in state.unsettled()] == [open_auth]
+
+
+def test_a_restarted_emulator_settles_what_was_pending_and_keeps_its_order(tmp_path):
+    path = str(tmp_path / "anet.sqlite3")
+    first = SandboxState(api_login_id="l", transaction_key="k", db_path=path, settle_delay_seconds=3600)
+    auth = first.create_transaction(_charge(transaction_type="authOnlyTransaction", invoice_number="a")).trans_id
+    sale = first.create_transaction(_charge(invoice_number="s")).trans_id
+    assert first.create_transaction(TransactionRequest("priorAuthCaptureTransaction", ref_trans_id=auth)).trans_id
+    pending = first.create_transaction(_charge(invoice_number="p")).trans_id
+    assert _batch_of(first, first.settle(force=True)) == {auth, sale, pending}
+    later = first.create_transaction(_charge(invoice_number="later")).trans_id
+    first.close()
+
+    again = SandboxState(api_login_id="l", transaction_key="k", db_path=path)
+    # a batch writes its transactions in the account's order, so they come back in it
+    assert [row["trans_id"] for row in again.snapshot()] == [auth, sale, pending, later]
+    assert again.transactions[later].status == CAPTURED
+    assert _batch_of(again, again.settle(force=False)) == {later}  # still pending when the emulator stopped
+    again.reset()
+    assert again.settle(force=True) is None
+    again.close()

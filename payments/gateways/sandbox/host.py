@@ -30,6 +30,8 @@ class StateHost:
     _lock: threading.RLock
     transactions: dict[str, Transaction]
     _duplicates: dict[tuple, Transaction]
+    _settleable: dict[str, Transaction]
+    _positions: dict[str, int]
     batches: dict[str, Batch]
     customers: dict[str, CustomerProfile]
     payment_profiles: dict[str, PaymentProfile]
@@ -44,6 +46,7 @@ class StateHost:
         def _publish(self, events: list[Event]) -> None: ...
 
         # SettlementMixin
+        def _track(self, tx: Transaction) -> None: ...
         def _settle(self, *, force: bool) -> Batch | None: ...
 
         # TransactionsMixin

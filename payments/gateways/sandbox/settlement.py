@@ -21,18 +21,29 @@ class SettlementMixin(StateHost):
 
     # settlement ----------------------------------------------------------------------------------
 
+    def _track(self, tx: Transaction) -> None:
+        """Keep the settleable index right after ``tx`` was recorded or changed (``_touch`` calls this).
+
+        A batch takes every transaction without a batch whose status settles (SETTLING) or is swept in as
+        is (BATCHED_AS_IS). Those are kept by id in ``_settleable``, so settling looks only at them and
+        not at every transaction ever stored; ``_positions`` (each id's place in ``transactions``, given
+        the first time it is seen, which is when it is recorded or loaded) keeps a batch in that order.
+        """
+        self._positions.setdefault(tx.trans_id, len(self._positions))
+        if not tx.batch_id and (tx.status in SETTLING or tx.status in BATCHED_AS_IS):
+            self._settleable[tx.trans_id] = tx
+        else:
+            self._settleable.pop(tx.trans_id, None)
+
     def _settle(self, *, force: bool) -> Batch | None:
+        if not self._settleable:
+            return None
         now = self.now()
         cutoff = now - timedelta(seconds=max(self.settle_delay_seconds, 0))
-        due = [
-            tx
-            for tx in self.transactions.values()
-            if not tx.batch_id
-            and (tx.status in SETTLING or tx.status in BATCHED_AS_IS)
-            and (force or tx.updated_at <= cutoff)
-        ]
+        due = [tx for tx in self._settleable.values() if force or tx.updated_at <= cutoff]
         if not due:
             return None
+        due.sort(key=lambda tx: self._positions[tx.trans_id])
         batch = Batch(batch_id=self._new_id("_next_batch"), settled_at=now)
         self.batches[batch.batch_id] = batch
         self._touch("batch", batch.batch_id, batch)

@@ -149,6 +149,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
     def _clear(self) -> None:
         self.transactions: dict[str, Transaction] = {}
         self._duplicates: dict[tuple, Transaction] = {}  # the newest transaction per duplicate key
+        self._settleable: dict[str, Transaction] = {}  # what the next batch takes (SettlementMixin._track)
+        self._positions: dict[str, int] = {}  # each transaction id's place in ``transactions``
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
         self.payment_profiles: dict[str, PaymentProfile] = {}
@@ -159,6 +161,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         loaded = store.load()
         self.transactions = {t.trans_id: t for t in loaded.transaction}
         self._duplicates = {t.duplicate_key: t for t in sorted(loaded.transaction, key=lambda t: t.submitted_at)}
+        for tx in self.transactions.values():
+            self._track(tx)
         self.batches = {b.batch_id: b for b in loaded.batch}
         self.customers = {c.customer_profile_id: c for c in loaded.customer}
         self.payment_profiles = {p.payment_profile_id: p for p in loaded.payment}
@@ -178,6 +182,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
 
     def _touch(self, kind: str, key: str, record: Record) -> None:
         self._dirty.append((kind, key, record))
+        if isinstance(record, Transaction):
+            self._track(record)
 
     def _commit(self) -> list[Event]:
         """Persist what changed and hand back the events to publish (outside the lock)."""
