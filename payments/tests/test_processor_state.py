@@ -3,11 +3,13 @@ transaction the processor no longer knows, and the emulator's state kept across 
 
 from __future__ import annotations
 
+import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from payments.gateways import processor_environment
+from payments.gateways.sandbox.cards import _auth_code, _network_trans_id
 from payments.gateways.sandbox.state import (
     CAPTURED,
     DECLINE_ZIP,
@@ -258,3 +260,18 @@ def test_a_restarted_emulator_settles_what_was_pending_and_keeps_its_order(tmp_p
     again.reset()
     assert again.settle(force=True) is None
     again.close()
+
+
+# --- generated codes -------------------------------------------------------------------------------
+
+
+def test_auth_codes_and_network_transaction_ids_are_random_letters_and_digits():
+    codes = [_auth_code() for _ in range(2000)]
+    network_ids = [_network_trans_id() for _ in range(2000)]
+
+    alphabet = set(string.ascii_uppercase + string.digits)
+    assert {len(c) for c in codes} == {6} and {len(n) for n in network_ids} == {23}
+    assert set("".join(codes)) == alphabet and set("".join(network_ids)) == alphabet  # every one drawn
+    assert len(set(codes)) > 1990 and len(set(network_ids)) == 2000
+    # every position varies over the whole alphabet (not a fixed or shifted digit)
+    assert all({n[i] for n in network_ids} == alphabet for i in range(23))

@@ -252,3 +252,23 @@ def test_entities_are_not_expanded(server):
     response = post(server, body)
 
     assert b"<code>E00007</code>" in response.content or b"<code>E00003</code>" in response.content
+
+
+# --- reading requests ------------------------------------------------------------------------------
+
+
+def test_request_fields_are_read_as_element_path_finds_them():
+    from lxml import etree
+
+    from payments.gateways.sandbox.xmldoc import _find, _text
+
+    document = etree.fromstring(
+        f'<r xmlns="{NS}" xmlns:o="urn:other"><o:a><b>foreign</b></o:a><a><c>no b</c></a><!-- a -->'
+        "<a><b> first <d>deep</d></b><b>second</b></a><a><b>third</b></a><e/></r>"
+    )
+    namespaces = {"a": NS}
+    for path in ("a", "a/b", "a/b/d", "a/c", "a/x", "e", "e/b", "x/b", "b"):
+        expected = document.find("/".join(f"a:{part}" for part in path.split("/")), namespaces)
+        assert _find(document, path) is expected, path
+    assert _text(document, "a/b") == "first"
+    assert (_text(document, "a/x"), _text(None, "a"), _find(None, "a")) == ("", "", None)

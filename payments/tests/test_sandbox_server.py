@@ -124,6 +124,17 @@ def test_unsettled_list_filters_pending_approval(anet_sandbox):
     assert len(anet_sandbox.state.unsettled()) == 2
 
 
+def test_the_behaviour_taken_for_a_call_is_not_changed_by_a_later_configure(anet_sandbox):
+    anet_sandbox.configure(fail_mode="rewrite", rewrite=[["Ok", "Fine"]], fail_count=2)
+    taken = anet_sandbox.take_fault()
+
+    anet_sandbox.configure(latency_ms=7, rewrite=[["Error", "Oops"]], fail_mode=None)
+
+    assert (taken.fail_mode, taken.rewrite, taken.latency_ms) == ("rewrite", [["Ok", "Fine"]], 0)
+    current = anet_sandbox.take_fault()
+    assert (current.fail_mode, current.rewrite, current.latency_ms) == (None, [["Error", "Oops"]], 7)
+
+
 # --- concurrency -----------------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 import logging
@@ -134,10 +135,14 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients reuse connections
     disable_nagle_algorithm = True  # headers and body go out at once, no delayed-ACK stall
     timeout = 60  # idle keep-alive connections are closed after this
+    # Replies are buffered and sent when the request is done (handle_one_request and finish flush): one
+    # send for headers and body instead of one each. Larger than any reply but the longest lists.
+    wbufsize = 64 * 1024
     server_version = "EasyPayAnetSandbox/1.0"
 
     def log_message(self, format: str, *args: object) -> None:  # never log bodies; requests at debug
-        logger.debug("sandbox: %s %s", self.address_string(), format % args)
+        if logger.isEnabledFor(logging.DEBUG):  # every request passes here: format only what is logged
+            logger.debug("sandbox: %s %s", self.address_string(), format % args)
 
     def _read_body(self) -> bytes | None:
         try:
@@ -344,7 +349,8 @@ class SandboxServer:
     def take_fault(self) -> EmulatorConfig:
         """The behaviour for the API call being answered now (consumes one of ``fail_count``)."""
         with self._config_lock:
-            current = EmulatorConfig(**asdict(self._config))
+            # a shallow copy is enough: configure() replaces ``rewrite`` and never changes it in place
+            current = copy.copy(self._config)
             if self._config.fail_mode and self._config.fail_count is not None:
                 self._config.fail_count -= 1
                 if self._config.fail_count <= 0:
