@@ -75,6 +75,8 @@ def _find(element: etree._Element | None, path: str) -> etree._Element | None:
     tags = _PATHS.get(path)
     if tags is None:
         tags = _PATHS.setdefault(path, tuple(f"{{{NS}}}{part}" for part in path.split("/")))
+    if len(tags) == 1:
+        return next(element.iterchildren(tags[0]), None)
     return _first(element, tags)
 
 
