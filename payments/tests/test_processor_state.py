@@ -275,3 +275,100 @@ def test_auth_codes_and_network_transaction_ids_are_random_letters_and_digits():
     assert len(set(codes)) > 1990 and len(set(network_ids)) == 2000
     # every position varies over the whole alphabet (not a fixed or shifted digit)
     assert all({n[i] for n in network_ids} == alphabet for i in range(23))
+
+
+# --- customer profiles -----------------------------------------------------------------------------
+
+
+def _first_profile_by_scan(state, *, customer_profile_id="", merchant_customer_id="", email=""):
+    """The lookup rule as a scan of every profile in order (what the indexes must answer)."""
+    for profile in state.customers.values():
+        if (
+            (customer_profile_id and profile.customer_profile_id == customer_profile_id)
+            or (merchant_customer_id and profile.merchant_customer_id == merchant_customer_id)
+            or (email and not customer_profile_id and not merchant_customer_id and profile.email == email)
+        ):
+            return profile
+    return None
+
+
+def test_customer_profiles_are_found_and_refused_as_duplicates_as_a_scan_of_them_all_would(tmp_path):
+    path = str(tmp_path / "anet.sqlite3")
+    state = SandboxState(api_login_id="l", transaction_key="k", db_path=path)
+    card = TransactionRequest("authOnlyTransaction", card=CardInput("4111111111111111", "2035-12"))
+    created = {}
+    for merchant_id, email, description in [
+        ("m1", "a@example.com", ""),
+        ("m2", "a@example.com", "second"),
+        ("", "a@example.com", "contact only"),
+        ("", "b@example.com", ""),
+        ("", "", "description only"),
+        ("m3", "", ""),
+    ]:
+        answer = state.create_customer_profile(
+            merchant_customer_id=merchant_id, email=email, description=description, payment=card
+        )
+        assert answer.error is None
+        created[(merchant_id, email, description)] = answer.customer_profile_id
+    # a payment profile added later rewrites the first profile's row, so it is stored last
+    first = created[("m1", "a@example.com", "")]
+    other_card = TransactionRequest("authOnlyTransaction", card=CardInput("5424000000000015", "2035-12"))
+    assert state.create_payment_profile(customer_profile_id=first, payment=other_card).error is None
+
+    reloaded = SandboxState(api_login_id="l", transaction_key="k", db_path=path)
+    assert list(reloaded.customers)[-1] == first  # rows come back in the order last written, not by id
+    for candidate in (state, reloaded):
+        for merchant_id, email, description in [
+            ("m1", "x@example.com", "x"),  # same merchantCustomerId: a duplicate whatever else differs
+            ("m3", "", ""),
+            ("", "a@example.com", "contact only"),  # no merchant id: same email and description
+            ("", "b@example.com", ""),
+            ("", "", "description only"),
+            ("", "a@example.com", ""),  # m1 has this contact but a merchant id: not a duplicate
+            ("m9", "a@example.com", "contact only"),
+        ]:
+            existing = next(
+                (
+                    p
+                    for p in candidate.customers.values()
+                    if (merchant_id and p.merchant_customer_id == merchant_id)
+                    or (
+                        not merchant_id
+                        and not p.merchant_customer_id
+                        and (p.email, p.description) == (email, description)
+                    )
+                ),
+                None,
+            )
+            answer = candidate.create_customer_profile(
+                merchant_customer_id=merchant_id, email=email, description=description, payment=None
+            )
+            if existing is None:
+                assert answer.error is None, (merchant_id, email, description)
+            else:
+                assert answer.error == (
+                    "E00039",
+                    f"A duplicate record with ID {existing.customer_profile_id} already exists.",
+                )
+        ids = list(candidate.customers)
+        for lookup in [
+            {"customer_profile_id": ids[1]},
+            {"customer_profile_id": "999"},
+            {"merchant_customer_id": "m2"},
+            {"merchant_customer_id": "m9"},
+            {"email": "a@example.com"},
+            {"email": "b@example.com"},
+            {"email": "nobody@example.com"},
+            {"customer_profile_id": ids[-1], "merchant_customer_id": "m1"},  # the earlier of the two
+            {"customer_profile_id": ids[0], "merchant_customer_id": "m9"},
+            {"customer_profile_id": ids[1], "merchant_customer_id": "m1"},
+            {"merchant_customer_id": "m1", "email": "b@example.com"},  # email only counts alone
+            {},
+        ]:
+            found = candidate.customer_profile(**lookup)
+            expected = _first_profile_by_scan(candidate, **lookup)
+            assert (found[0] if found else None) is expected, lookup
+            if found:
+                assert [p.payment_profile_id for p in found[1]] == expected.payment_profile_ids
+    state.close()
+    reloaded.close()

@@ -34,6 +34,10 @@ class StateHost:
     _positions: dict[str, int]
     batches: dict[str, Batch]
     customers: dict[str, CustomerProfile]
+    _customer_positions: dict[str, int]
+    _customers_by_merchant_id: dict[str, CustomerProfile]
+    _customers_by_contact: dict[tuple[str, str], CustomerProfile]
+    _customers_by_email: dict[str, CustomerProfile]
     payment_profiles: dict[str, PaymentProfile]
     _events: list[Event]
 

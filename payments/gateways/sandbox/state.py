@@ -153,6 +153,10 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         self._positions: dict[str, int] = {}  # each transaction id's place in ``transactions``
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
+        self._customer_positions: dict[str, int] = {}  # ProfilesMixin._index_customer keeps these four
+        self._customers_by_merchant_id: dict[str, CustomerProfile] = {}
+        self._customers_by_contact: dict[tuple[str, str], CustomerProfile] = {}  # (email, description)
+        self._customers_by_email: dict[str, CustomerProfile] = {}
         self.payment_profiles: dict[str, PaymentProfile] = {}
         self._dirty: list[tuple[str, str, Record]] = []
         self._events: list[Event] = []
@@ -165,6 +169,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
             self._track(tx)
         self.batches = {b.batch_id: b for b in loaded.batch}
         self.customers = {c.customer_profile_id: c for c in loaded.customer}
+        for profile in self.customers.values():
+            self._index_customer(profile)
         self.payment_profiles = {p.payment_profile_id: p for p in loaded.payment}
         for ids, attr in (
             (self.transactions, "_next_trans"),
