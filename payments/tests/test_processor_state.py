@@ -14,6 +14,7 @@ from payments.gateways.sandbox.state import (
     CAPTURED,
     DECLINE_ZIP,
     DECLINED,
+    HELD,
     HELD_CARD,
     REFUND_SETTLED,
     SETTLED,
@@ -192,7 +193,18 @@ def test_the_emulator_duplicate_window_ends_and_survives_a_restart(tmp_path):
 
 def _batch_of(state: SandboxState, batch) -> set[str]:
     assert batch is not None
+    _assert_reads_match_a_scan(state)
     return {t.trans_id for t in state.transactions.values() if t.batch_id == batch.batch_id}
+
+
+def _assert_reads_match_a_scan(state: SandboxState) -> None:
+    """The unsettled list and each batch's list are what a scan of every transaction, in order, gives."""
+    every = list(state.transactions.values())
+    assert state.unsettled() == [t for t in every if not t.batch_id]
+    assert state.unsettled(pending_approval_only=True) == [t for t in every if not t.batch_id and t.status == HELD]
+    for batch_id in state.batches:
+        assert state.batch_transactions(batch_id) == [t for t in every if t.batch_id == batch_id]
+    assert state.batch_transactions("no-such-batch") is None
 
 
 def test_the_emulator_settles_every_transaction_once_its_delay_has_passed_and_nothing_else():
@@ -239,6 +251,7 @@ def test_the_emulator_settles_every_transaction_once_its_delay_has_passed_and_no
     assert (state.transactions[refund_id].status, state.transactions[held].status) == (REFUND_SETTLED, SETTLED)
     assert state.settle(force=True) is None
     assert [t.trans_id for t in state.unsettled()] == [open_auth]
+    _assert_reads_match_a_scan(state)
 
 
 def test_a_restarted_emulator_settles_what_was_pending_and_keeps_its_order(tmp_path):
@@ -256,6 +269,7 @@ def test_a_restarted_emulator_settles_what_was_pending_and_keeps_its_order(tmp_p
     # a batch writes its transactions in the account's order, so they come back in it
     assert [row["trans_id"] for row in again.snapshot()] == [auth, sale, pending, later]
     assert again.transactions[later].status == CAPTURED
+    _assert_reads_match_a_scan(again)
     assert _batch_of(again, again.settle(force=False)) == {later}  # still pending when the emulator stopped
     again.reset()
     assert again.settle(force=True) is None
@@ -372,3 +386,17 @@ def test_customer_profiles_are_found_and_refused_as_duplicates_as_a_scan_of_them
                 assert [p.payment_profile_id for p in found[1]] == expected.payment_profile_ids
     state.close()
     reloaded.close()
+
+
+def test_reads_stay_right_when_the_emulator_hands_a_transaction_id_out_again():
+    state = SandboxState(api_login_id="l", transaction_key="k", settle_delay_seconds=3600)
+    first = state.create_transaction(_charge(invoice_number="first")).trans_id
+    batch = state.settle(force=True)
+    state._next_trans = int(first) - 1  # as test_a_transaction_id_already_held_by_another_payment does
+
+    again = state.create_transaction(_charge(invoice_number="again")).trans_id
+
+    assert again == first and state.transactions[again].invoice_number == "again"
+    _assert_reads_match_a_scan(state)
+    assert state.batch_transactions(batch.batch_id) == [] and state.unsettled() == [state.transactions[again]]
+    assert _batch_of(state, state.settle(force=True)) == {again}

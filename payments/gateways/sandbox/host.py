@@ -32,6 +32,8 @@ class StateHost:
     _duplicates: dict[tuple, Transaction]
     _settleable: dict[str, Transaction]
     _positions: dict[str, int]
+    _unbatched: dict[str, Transaction]
+    _batch_members: dict[str, list[Transaction]]
     batches: dict[str, Batch]
     customers: dict[str, CustomerProfile]
     _customer_positions: dict[str, int]

@@ -151,6 +151,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         self._duplicates: dict[tuple, Transaction] = {}  # the newest transaction per duplicate key
         self._settleable: dict[str, Transaction] = {}  # what the next batch takes (SettlementMixin._track)
         self._positions: dict[str, int] = {}  # each transaction id's place in ``transactions``
+        self._unbatched: dict[str, Transaction] = {}  # every transaction not in a batch yet
+        self._batch_members: dict[str, list[Transaction]] = {}  # what each batch took, in order
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
         self._customer_positions: dict[str, int] = {}  # ProfilesMixin._index_customer keeps these four
@@ -167,6 +169,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         self._duplicates = {t.duplicate_key: t for t in sorted(loaded.transaction, key=lambda t: t.submitted_at)}
         for tx in self.transactions.values():
             self._track(tx)
+            if tx.batch_id:
+                self._batch_members.setdefault(tx.batch_id, []).append(tx)
         self.batches = {b.batch_id: b for b in loaded.batch}
         self.customers = {c.customer_profile_id: c for c in loaded.customer}
         for profile in self.customers.values():
