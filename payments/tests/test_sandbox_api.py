@@ -252,3 +252,85 @@ def test_entities_are_not_expanded(server):
     response = post(server, body)
 
     assert b"<code>E00007</code>" in response.content or b"<code>E00003</code>" in response.content
+
+
+# --- reading requests ------------------------------------------------------------------------------
+
+
+def test_request_fields_are_read_as_element_path_finds_them():
+    from lxml import etree
+
+    from payments.gateways.sandbox.xmldoc import _find, _text
+
+    document = etree.fromstring(
+        f'<r xmlns="{NS}" xmlns:o="urn:other"><o:a><b>foreign</b></o:a><a><c>no b</c></a><!-- a -->'
+        "<a><b> first <d>deep</d></b><b>second</b></a><a><b>third</b></a><e/></r>"
+    )
+    namespaces = {"a": NS}
+    for path in ("a", "a/b", "a/b/d", "a/c", "a/x", "e", "e/b", "x/b", "b"):
+        expected = document.find("/".join(f"a:{part}" for part in path.split("/")), namespaces)
+        assert _find(document, path) is expected, path
+    assert _text(document, "a/b") == "first"
+    assert (_text(document, "a/x"), _text(None, "a"), _find(None, "a")) == ("", "", None)
+
+
+# --- writing replies -------------------------------------------------------------------------------
+
+
+def _answers():
+    from payments.gateways.sandbox.state import TransactionAnswer
+
+    yield TransactionAnswer(error=("E00040", "Customer Profile ID or Customer Payment Profile ID not found."))
+    yield TransactionAnswer(error=("E00114", ""))
+    card = {"account_number": "XXXX1111", "account_type": "Visa"}
+    for code, reason in ((1, 1), (1, 311), (2, 2), (2, 65), (3, 11), (3, 19), (4, 252), (1, 999)):
+        yield TransactionAnswer(
+            response_code=code, reason_code=reason, trans_id="60000000001", auth_code="AB12CD", avs="Y", **card
+        )
+    yield TransactionAnswer(response_code=3, reason_code=5)  # nothing else known: empty and left-out elements
+    yield TransactionAnswer(response_code=1, reason_code=1, trans_id="7", ref_trans_id="6", cvv="M", **card)
+    yield TransactionAnswer(response_code=1, reason_code=1, network_trans_id="A1B2C3D4E5F6G7H8I9J0K1L", **card)
+
+
+def test_the_transaction_reply_written_as_text_is_the_element_tree_byte_for_byte():
+    from payments.gateways.sandbox.xmlapi import _transaction_reply, _transaction_reply_text
+    from payments.gateways.sandbox.xmldoc import serialize
+
+    printable = "".join(chr(c) for c in range(0x20, 0x7F))
+    for ref_id in ("", "sdk-ref", printable[:20], printable[20:40], printable[40:60], printable[60:], "&<>\"'"):
+        for answer in _answers():
+            text = _transaction_reply_text(ref_id, answer)
+            assert text == serialize(_transaction_reply(ref_id, answer)), (ref_id, answer)
+
+
+def test_a_transaction_reply_with_other_characters_takes_the_element_tree():
+    from payments.gateways.sandbox.state import TransactionAnswer
+    from payments.gateways.sandbox.xmlapi import _transaction_reply_text
+
+    approved = TransactionAnswer(response_code=1, reason_code=1, trans_id="1")
+    for ref_id in ("caf\u00e9", "line\r", "tab\t", "new\nline", "\U0001f600"):
+        assert _transaction_reply_text(ref_id, approved) is None
+
+
+def test_charges_with_plain_and_other_reference_ids_are_answered_alike_over_http(server):
+    from payments.gateways.authorize_net import anet_xml
+
+    auth = anet_xml.Credentials(LOGIN, KEY)
+    for reference in ("plain-ref", "caf\u00e9 & <co>"):
+        body = anet_xml.charge(
+            auth,
+            capture=True,
+            amount=Decimal("12.00"),
+            currency="USD",
+            reference=reference,
+            source=anet_xml.CardData("4111111111111111", "2035-12", "123"),
+            description=None,
+            customer_id=None,
+            customer_email=None,
+            bill_to_zip="46282",  # declined: the errors branch
+            duplicate_window=0,
+        )
+        reply = post(server, body).content
+        escaped = reference.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        assert f"<refId>{escaped}</refId>".encode() in reply
+        assert b"<errors><error><errorCode>2</errorCode><errorText>This transaction has been declined." in reply

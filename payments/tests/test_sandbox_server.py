@@ -8,6 +8,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+import pytest
 import requests
 
 from payments.gateways import ChargeRequest, Outcome, get_gateway
@@ -124,6 +125,17 @@ def test_unsettled_list_filters_pending_approval(anet_sandbox):
     assert len(anet_sandbox.state.unsettled()) == 2
 
 
+def test_the_behaviour_taken_for_a_call_is_not_changed_by_a_later_configure(anet_sandbox):
+    anet_sandbox.configure(fail_mode="rewrite", rewrite=[["Ok", "Fine"]], fail_count=2)
+    taken = anet_sandbox.take_fault()
+
+    anet_sandbox.configure(latency_ms=7, rewrite=[["Error", "Oops"]], fail_mode=None)
+
+    assert (taken.fail_mode, taken.rewrite, taken.latency_ms) == ("rewrite", [["Ok", "Fine"]], 0)
+    current = anet_sandbox.take_fault()
+    assert (current.fail_mode, current.rewrite, current.latency_ms) == (None, [["Error", "Oops"]], 7)
+
+
 # --- concurrency -----------------------------------------------------------------------------------
 
 
@@ -211,3 +223,54 @@ def test_declined_and_voided_transactions_join_the_next_batch(anet_sandbox):
     batch_ids = {anet_sandbox.state.transaction(t).batch_id for t in (declined.transaction_id, auth.transaction_id)}
     assert len(batch_ids) == 1 and batch_ids != {""}
     assert anet_sandbox.state.unsettled() == []
+
+
+# --- HTTP requests ---------------------------------------------------------------------------------
+
+_CLIENT_HEADERS = (
+    b"Host: 127.0.0.1:8999\r\nUser-Agent: python-requests/2.32.3\r\nAccept-Encoding: gzip, deflate\r\n"
+    b"Accept: */*\r\nConnection: keep-alive\r\nContent-Type: application/xml\r\nversion: 1.0\r\n"
+    b"Content-Length: 12\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"POST /xml/v1/request.api HTTP/1.1\r\n" + _CLIENT_HEADERS,
+        b"POST /xml/v1/request.api HTTP/1.1\r\nConnection: close\r\nContent-Length: 3\r\n\r\n",
+        b"GET //_emulator//health HTTP/1.1\n" + _CLIENT_HEADERS.replace(b"\r\n", b"\n"),
+        b"GET /_emulator/health HTTP/1.0\r\nHost: x\r\n\r\n",
+        b"GET /_emulator/health\r\n",
+        b"post /x HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nX-Folded: one\r\n  two\r\nContent-Type: text/xml\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nContent-Type: text/xml\r\ncontent-type: application/xml\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nContent-Length:5\r\nX-Trailing: v \t \r\nX-Empty:\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nBad Header: x\r\nContent-Length: 1\r\n\r\n",
+        b"POST /x HTTP/1.1\r\n: no name\r\nX-Latin: caf\xe9\r\nX-Cr: a\rb\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
+        b"POST /x HTTP/1.1\r\nConnection: Keep-Alive\r\nX: " + b"y" * 70_000 + b"\r\n\r\n",
+        b"POST /x HTTP/1.1\r\n" + b"".join(b"X-%d: v\r\n" % n for n in range(101)) + b"\r\n",
+        b"POST /x HTTP/1.1\r\nHost: x",  # the connection ended in the headers
+    ],
+)
+def test_requests_are_parsed_as_the_standard_library_parses_them(request_bytes):
+    from http.server import BaseHTTPRequestHandler
+    from io import BytesIO
+
+    from payments.gateways.sandbox.server import _Handler
+
+    def parsed(parse):
+        handler = _Handler.__new__(_Handler)
+        handler.client_address = ("127.0.0.1", 1)
+        line, _, rest = request_bytes.partition(b"\n")
+        handler.raw_requestline = line + b"\n" if _ else line
+        handler.rfile, handler.wfile = BytesIO(rest), BytesIO()
+        ok = parse(handler)
+        sent = b"".join(line for line in handler.wfile.getvalue().splitlines(True) if not line.startswith(b"Date:"))
+        view = (ok, sent, handler.command, handler.request_version, handler.close_connection, handler.rfile.tell())
+        if ok:
+            view += (handler.path, handler.requestline, handler.headers.items())
+        return view
+
+    assert parsed(_Handler.parse_request) == parsed(BaseHTTPRequestHandler.parse_request)

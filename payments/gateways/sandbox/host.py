@@ -30,8 +30,16 @@ class StateHost:
     _lock: threading.RLock
     transactions: dict[str, Transaction]
     _duplicates: dict[tuple, Transaction]
+    _settleable: dict[str, Transaction]
+    _positions: dict[str, int]
+    _unbatched: dict[str, Transaction]
+    _batch_members: dict[str, list[Transaction]]
     batches: dict[str, Batch]
     customers: dict[str, CustomerProfile]
+    _customer_positions: dict[str, int]
+    _customers_by_merchant_id: dict[str, CustomerProfile]
+    _customers_by_contact: dict[tuple[str, str], CustomerProfile]
+    _customers_by_email: dict[str, CustomerProfile]
     payment_profiles: dict[str, PaymentProfile]
     _events: list[Event]
 
@@ -44,6 +52,7 @@ class StateHost:
         def _publish(self, events: list[Event]) -> None: ...
 
         # SettlementMixin
+        def _track(self, tx: Transaction) -> None: ...
         def _settle(self, *, force: bool) -> Batch | None: ...
 
         # TransactionsMixin

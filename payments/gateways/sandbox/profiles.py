@@ -64,17 +64,16 @@ class ProfilesMixin(StateHost):
         with self._lock:
             if not (merchant_customer_id or email or description):
                 return ProfileAnswer(error=("E00041", "One or more fields must contain a value."))
-            for existing in self.customers.values():
-                same_id = merchant_customer_id and existing.merchant_customer_id == merchant_customer_id
-                same_contact = (
-                    not merchant_customer_id
-                    and not existing.merchant_customer_id
-                    and (existing.email, existing.description) == (email, description)
+            # the first profile with this merchantCustomerId, or without one and with this email and description
+            existing = (
+                self._customers_by_merchant_id.get(merchant_customer_id)
+                if merchant_customer_id
+                else self._customers_by_contact.get((email, description))
+            )
+            if existing is not None:
+                return ProfileAnswer(
+                    error=("E00039", f"A duplicate record with ID {existing.customer_profile_id} already exists.")
                 )
-                if same_id or same_contact:
-                    return ProfileAnswer(
-                        error=("E00039", f"A duplicate record with ID {existing.customer_profile_id} already exists.")
-                    )
             card, direct = None, ""
             if payment is not None:
                 card, direct, refusal = self._validate_card(payment, validation_mode)
@@ -82,6 +81,7 @@ class ProfilesMixin(StateHost):
                     return refusal
             profile = CustomerProfile(self._new_id("_next_profile"), merchant_customer_id, email, description)
             self.customers[profile.customer_profile_id] = profile
+            self._index_customer(profile)
             answer = ProfileAnswer(customer_profile_id=profile.customer_profile_id)
             if card is not None:
                 stored = self._add_payment_profile(profile, card, customer_type, default)
@@ -142,18 +142,36 @@ class ProfilesMixin(StateHost):
         self._touch("payment", stored.payment_profile_id, stored)
         return stored
 
+    def _index_customer(self, profile: CustomerProfile) -> None:
+        """Index a profile just added to ``customers`` (the lookups below read these, not every profile).
+
+        Each index keeps the first profile in ``customers``' order, which is the one a scan would find.
+        """
+        self._customer_positions.setdefault(profile.customer_profile_id, len(self._customer_positions))
+        if profile.merchant_customer_id:
+            self._customers_by_merchant_id.setdefault(profile.merchant_customer_id, profile)
+        else:
+            self._customers_by_contact.setdefault((profile.email, profile.description), profile)
+        if profile.email:
+            self._customers_by_email.setdefault(profile.email, profile)
+
     def customer_profile(
         self, *, customer_profile_id: str = "", merchant_customer_id: str = "", email: str = ""
     ) -> tuple[CustomerProfile, list[PaymentProfile]] | None:
+        """The first profile (in ``customers``' order) with this id or merchantCustomerId, else by email alone."""
         with self._lock:
-            for profile in self.customers.values():
-                if (
-                    (customer_profile_id and profile.customer_profile_id == customer_profile_id)
-                    or (merchant_customer_id and profile.merchant_customer_id == merchant_customer_id)
-                    or (email and not customer_profile_id and not merchant_customer_id and profile.email == email)
-                ):
-                    return profile, [self.payment_profiles[i] for i in profile.payment_profile_ids]
-            return None
+            if customer_profile_id or merchant_customer_id:
+                candidates = [
+                    self.customers.get(customer_profile_id) if customer_profile_id else None,
+                    self._customers_by_merchant_id.get(merchant_customer_id) if merchant_customer_id else None,
+                ]
+            else:
+                candidates = [self._customers_by_email.get(email) if email else None]
+            found = [p for p in candidates if p is not None]
+            if not found:
+                return None
+            profile = min(found, key=lambda p: self._customer_positions[p.customer_profile_id])
+            return profile, [self.payment_profiles[i] for i in profile.payment_profile_ids]
 
 
 def _payment_fields(req: TransactionRequest) -> dict:

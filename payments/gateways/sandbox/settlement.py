@@ -21,20 +21,41 @@ class SettlementMixin(StateHost):
 
     # settlement ----------------------------------------------------------------------------------
 
+    def _track(self, tx: Transaction) -> None:
+        """Keep the settleable index right after ``tx`` was recorded or changed (``_touch`` calls this).
+
+        A batch takes every transaction without a batch whose status settles (SETTLING) or is swept in as
+        is (BATCHED_AS_IS). Those are kept by id in ``_settleable``, so settling looks only at them and
+        not at every transaction ever stored; ``_unbatched`` holds every transaction without a batch (the
+        unsettled list). ``_positions`` (each id's place in ``transactions``, given the first time it is
+        seen, which is when it is recorded or loaded) keeps batches and lists in that order.
+        """
+        self._positions.setdefault(tx.trans_id, len(self._positions))
+        if not tx.batch_id and (tx.status in SETTLING or tx.status in BATCHED_AS_IS):
+            self._settleable[tx.trans_id] = tx
+        else:
+            self._settleable.pop(tx.trans_id, None)
+        if tx.batch_id:
+            self._unbatched.pop(tx.trans_id, None)
+        else:
+            self._unbatched[tx.trans_id] = tx
+
+    def _in_order(self, rows: list[Transaction]) -> list[Transaction]:
+        """``rows`` in the account's order (``transactions``'), the order a scan of it gives."""
+        return sorted(rows, key=lambda tx: self._positions[tx.trans_id])
+
     def _settle(self, *, force: bool) -> Batch | None:
+        if not self._settleable:
+            return None
         now = self.now()
         cutoff = now - timedelta(seconds=max(self.settle_delay_seconds, 0))
-        due = [
-            tx
-            for tx in self.transactions.values()
-            if not tx.batch_id
-            and (tx.status in SETTLING or tx.status in BATCHED_AS_IS)
-            and (force or tx.updated_at <= cutoff)
-        ]
+        due = [tx for tx in self._settleable.values() if force or tx.updated_at <= cutoff]
         if not due:
             return None
+        due = self._in_order(due)
         batch = Batch(batch_id=self._new_id("_next_batch"), settled_at=now)
         self.batches[batch.batch_id] = batch
+        self._batch_members[batch.batch_id] = due
         self._touch("batch", batch.batch_id, batch)
         for tx in due:
             tx.status = SETTLING.get(tx.status, tx.status)
@@ -57,11 +78,9 @@ class SettlementMixin(StateHost):
 
     def unsettled(self, *, pending_approval_only: bool = False) -> list[Transaction]:
         with self._lock:
-            return [
-                tx
-                for tx in self.transactions.values()
-                if not tx.batch_id and (tx.status == HELD if pending_approval_only else True)
-            ]
+            return self._in_order(
+                [tx for tx in self._unbatched.values() if (tx.status == HELD if pending_approval_only else True)]
+            )
 
     def settled_batches(self, first: datetime, last: datetime) -> list[Batch]:
         with self._lock:
@@ -73,7 +92,9 @@ class SettlementMixin(StateHost):
         with self._lock:
             if batch_id not in self.batches:
                 return None
-            return [tx for tx in self.transactions.values() if tx.batch_id == batch_id]
+            # what the batch took, less any transaction whose id has since been handed out again
+            members = self._batch_members.get(batch_id, [])
+            return [tx for tx in members if tx.batch_id == batch_id and self.transactions.get(tx.trans_id) is tx]
 
     def batch(self, batch_id: str) -> Batch | None:
         with self._lock:

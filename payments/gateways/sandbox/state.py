@@ -149,8 +149,16 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
     def _clear(self) -> None:
         self.transactions: dict[str, Transaction] = {}
         self._duplicates: dict[tuple, Transaction] = {}  # the newest transaction per duplicate key
+        self._settleable: dict[str, Transaction] = {}  # what the next batch takes (SettlementMixin._track)
+        self._positions: dict[str, int] = {}  # each transaction id's place in ``transactions``
+        self._unbatched: dict[str, Transaction] = {}  # every transaction not in a batch yet
+        self._batch_members: dict[str, list[Transaction]] = {}  # what each batch took, in order
         self.batches: dict[str, Batch] = {}
         self.customers: dict[str, CustomerProfile] = {}
+        self._customer_positions: dict[str, int] = {}  # ProfilesMixin._index_customer keeps these four
+        self._customers_by_merchant_id: dict[str, CustomerProfile] = {}
+        self._customers_by_contact: dict[tuple[str, str], CustomerProfile] = {}  # (email, description)
+        self._customers_by_email: dict[str, CustomerProfile] = {}
         self.payment_profiles: dict[str, PaymentProfile] = {}
         self._dirty: list[tuple[str, str, Record]] = []
         self._events: list[Event] = []
@@ -159,8 +167,14 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
         loaded = store.load()
         self.transactions = {t.trans_id: t for t in loaded.transaction}
         self._duplicates = {t.duplicate_key: t for t in sorted(loaded.transaction, key=lambda t: t.submitted_at)}
+        for tx in self.transactions.values():
+            self._track(tx)
+            if tx.batch_id:
+                self._batch_members.setdefault(tx.batch_id, []).append(tx)
         self.batches = {b.batch_id: b for b in loaded.batch}
         self.customers = {c.customer_profile_id: c for c in loaded.customer}
+        for profile in self.customers.values():
+            self._index_customer(profile)
         self.payment_profiles = {p.payment_profile_id: p for p in loaded.payment}
         for ids, attr in (
             (self.transactions, "_next_trans"),
@@ -178,6 +192,8 @@ class SandboxState(TransactionsMixin, SettlementMixin, ProfilesMixin):
 
     def _touch(self, kind: str, key: str, record: Record) -> None:
         self._dirty.append((kind, key, record))
+        if isinstance(record, Transaction):
+            self._track(record)
 
     def _commit(self) -> list[Event]:
         """Persist what changed and hand back the events to publish (outside the lock)."""

@@ -8,6 +8,7 @@ gateway; a failed authentication is a root ``<ErrorResponse>``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from .xmldoc import (
     NS,
     SUCCESS,
     UNSUCCESSFUL,
+    XML_HEADER,
     ApiError,
     _local,
     _messages,
@@ -51,10 +53,15 @@ __all__ = ["NS", "ApiReply", "handle"]
 # --- handlers ------------------------------------------------------------------------------------
 
 
-def _create_transaction(state: SandboxState, root: etree._Element) -> etree._Element:
+def _create_transaction(state: SandboxState, root: etree._Element) -> etree._Element | bytes:
     req = _transaction_request(root)
     answer = state.create_transaction(req)
-    reply = _root("createTransactionResponse", req.ref_id)
+    return _transaction_reply_text(req.ref_id, answer) or _transaction_reply(req.ref_id, answer)
+
+
+def _transaction_reply(ref_id: str, answer: TransactionAnswer) -> etree._Element:
+    """createTransactionResponse as an element tree (what ``_transaction_reply_text`` writes faster)."""
+    reply = _root("createTransactionResponse", ref_id)
     if answer.error is not None:
         _messages(reply, "Error", *answer.error)
         return reply
@@ -89,7 +96,82 @@ def _reason(parent: etree._Element, answer: TransactionAnswer, ok: bool) -> None
         _sub(error, "errorText", answer.reason_text)
 
 
-HANDLERS: dict[str, Callable[[SandboxState, etree._Element], etree._Element]] = {
+# --- createTransactionResponse written as text ------------------------------------------------------
+#
+# Every charge, capture, refund and void is answered with this reply, and building its 25 elements with
+# lxml was a third of the emulator's time per charge. It is written here as text, byte for byte what
+# ``serialize(_transaction_reply(...))`` gives (tests compare the two), whenever every value is
+# printable ASCII: lxml escapes only &, < and > among those. Anything else takes the element tree.
+
+_REPLY_OPEN = etree.tostring(_root("createTransactionResponse")).decode()[: -len("/>")] + ">"
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def _element(tag: str, text: object, *, keep_empty: bool = False) -> str:
+    """What ``_sub`` adds, as text; the caller has checked the text is printable ASCII."""
+    if text is None or (text == "" and not keep_empty):
+        return ""
+    return f"<{tag}>{str(text).translate(_ESCAPES)}</{tag}>"
+
+
+def _transaction_reply_text(ref_id: str, answer: TransactionAnswer) -> bytes | None:
+    error = answer.error
+    values = (
+        ref_id,
+        answer.auth_code,
+        answer.avs,
+        answer.cvv,
+        answer.trans_id,
+        answer.ref_trans_id,
+        answer.account_number,
+        answer.account_type,
+        answer.reason_text,
+        answer.network_trans_id,
+        *(error or ()),
+    )
+    if not all(isinstance(v, str) and _PRINTABLE_ASCII.fullmatch(v) for v in values):
+        return None
+    ok = answer.response_code in (1, 4)
+    if error is not None:
+        result, code, text = "Error", *error
+    else:
+        result, code, text = ("Ok", *SUCCESS) if ok else ("Error", *UNSUCCESSFUL)
+    parts = [
+        _REPLY_OPEN,
+        _element("refId", ref_id),
+        f"<messages><resultCode>{result}</resultCode><message>",
+        _element("code", code),
+        _element("text", text),
+        "</message></messages>",
+    ]
+    if error is None:
+        reason = ("messages", "message", "code", "description") if ok else ("errors", "error", "errorCode", "errorText")
+        parts += [
+            "<transactionResponse>",
+            _element("responseCode", answer.response_code),
+            _element("authCode", answer.auth_code, keep_empty=True),
+            _element("avsResultCode", answer.avs or "P"),
+            _element("cvvResultCode", answer.cvv, keep_empty=True),
+            "<cavvResultCode></cavvResultCode>",
+            _element("transId", answer.trans_id),
+            _element("refTransID", answer.ref_trans_id, keep_empty=True),
+            "<transHash></transHash><testRequest>0</testRequest>",
+            _element("accountNumber", answer.account_number, keep_empty=True),
+            _element("accountType", answer.account_type, keep_empty=True),
+            f"<{reason[0]}><{reason[1]}>",
+            _element(reason[2], answer.reason_code),
+            _element(reason[3], answer.reason_text),
+            f"</{reason[1]}></{reason[0]}>",
+            "<transHashSha2></transHashSha2>",
+            _element("networkTransId", answer.network_trans_id),
+            "</transactionResponse>",
+        ]
+    parts.append("</createTransactionResponse>")
+    return XML_HEADER + "".join(parts).encode("ascii")
+
+
+HANDLERS: dict[str, Callable[[SandboxState, etree._Element], etree._Element | bytes]] = {
     "createTransactionRequest": _create_transaction,
     "getTransactionDetailsRequest": _transaction_details,
     "getUnsettledTransactionListRequest": _unsettled_list,
@@ -127,6 +209,7 @@ def handle(state: SandboxState, body: bytes, content_type: str) -> ApiReply:
     ):
         return ApiReply(error_response(*BAD_CREDENTIALS), method)
     try:
-        return ApiReply(serialize(handler(state, root)), method)
+        reply = handler(state, root)
+        return ApiReply(reply if isinstance(reply, bytes) else serialize(reply), method)
     except ApiError as exc:
         return ApiReply(error_response(exc.code, exc.text), method)

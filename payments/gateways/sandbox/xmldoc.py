@@ -20,7 +20,8 @@ from .state import (
 
 NS = "AnetApi/xml/v1/schema/AnetApiSchema.xsd"
 _NSMAP = {None: NS, "xsi": "http://www.w3.org/2001/XMLSchema-instance", "xsd": "http://www.w3.org/2001/XMLSchema"}
-_Q = {"a": NS}
+_TAG_SETTINGS = f"{{{NS}}}transactionSettings"
+_TAG_SETTING = f"{{{NS}}}setting"
 XML_HEADER = codecs.BOM_UTF8 + b'<?xml version="1.0" encoding="utf-8"?>'
 _PARSER_OPTIONS = {"resolve_entities": False, "no_network": True, "huge_tree": False, "remove_blank_text": True}
 TRANSACTION_TYPES = frozenset(
@@ -51,10 +52,32 @@ class ApiError(Exception):
 # --- reading requests ----------------------------------------------------------------------------
 
 
+_PATHS: dict[str, tuple[str, ...]] = {}  # "a/b" -> ("{NS}a", "{NS}b"); the paths are this package's literals
+
+
+def _first(element: etree._Element, tags: tuple[str, ...]) -> etree._Element | None:
+    """The first element down ``tags`` in document order, as ElementPath's ``find`` would answer."""
+    rest = tags[1:]
+    for child in element.iterchildren(tags[0]):
+        if not rest:
+            return child
+        found = _first(child, rest)
+        if found is not None:
+            return found
+    return None
+
+
 def _find(element: etree._Element | None, path: str) -> etree._Element | None:
+    # ``element.find("a:x/a:y", {"a": NS})`` compiles and runs the path in Python on every call;
+    # walking the children by their namespaced tag is the same answer for a fraction of the cost.
     if element is None:
         return None
-    return element.find("/".join(f"a:{part}" for part in path.split("/")), _Q)
+    tags = _PATHS.get(path)
+    if tags is None:
+        tags = _PATHS.setdefault(path, tuple(f"{{{NS}}}{part}" for part in path.split("/")))
+    if len(tags) == 1:
+        return next(element.iterchildren(tags[0]), None)
+    return _first(element, tags)
 
 
 def _text(element: etree._Element | None, path: str) -> str:
@@ -103,7 +126,8 @@ def _transaction_request(root: etree._Element) -> TransactionRequest:
         ref_id=_text(root, "refId"),
     )
     _payment(tr, req)
-    for setting in tr.iterfind("a:transactionSettings/a:setting", _Q):
+    settings = (s for group in tr.iterchildren(_TAG_SETTINGS) for s in group.iterchildren(_TAG_SETTING))
+    for setting in settings:
         if _text(setting, "settingName") == "duplicateWindow":
             try:
                 req.duplicate_window = int(_text(setting, "settingValue"))
