@@ -89,10 +89,12 @@ SCENARIOS = [
         "POST /payments, processor 0 ms",
         "post_payment.lua",
         32,
-        "floor_write",
+        floor="floor_write",
         django_floor="floor_django_write",
     ),
-    Scenario("post_slow", "POST /payments, processor 300 ms, 128 conn", "post_payment.lua", 128, 300, "post"),
+    Scenario(
+        "post_slow", "POST /payments, processor 300 ms, 128 conn", "post_payment.lua", 128, latency_ms=300, floor="post"
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from bench.holdout import SCENARIOS, WorkerModel, cpu_delta, cpu_seconds, spread, table
+from bench.holdout import LUA, SCENARIOS, WorkerModel, cpu_delta, cpu_seconds, spread, table
 
 
 def test_configurations_parse_into_gunicorn_conf_overrides():
@@ -54,3 +54,12 @@ def test_the_table_gives_the_median_and_the_spread_of_the_rounds():
     assert "| POST /payments, processor 0 ms | gthread:4x16 | 110.0 (100.0-120.0) | 0.110 (0.100-0.120) |" in text
     assert "9.75 (9.75-9.75) = 7.00 + 1.50 + 1.00 + 0.25" in text
     assert spread([]) == "-" and spread([3.0]) == "3.0"
+
+
+def test_every_scenario_names_a_latency_and_floors_that_exist():
+    names = {scenario.name for scenario in SCENARIOS}
+    for scenario in SCENARIOS:
+        assert isinstance(scenario.latency_ms, int), scenario
+        assert scenario.floor is None or scenario.floor in names, scenario
+        assert scenario.django_floor is None or scenario.django_floor in names, scenario
+        assert (LUA / scenario.script).is_file(), scenario
