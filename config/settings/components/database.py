@@ -12,6 +12,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=3)
+    # The planner's cost of a random page read: PostgreSQL's default (4) is a spinning disk's. With it, and
+    # statistics older than the rows (a burst of inserts, autovacuum behind or off), a list page
+    # (merchant_id = ? ORDER BY created_at DESC, id DESC LIMIT 21) became a bitmap scan of every row
+    # of the merchant plus a sort: 24 ms at 14,500 payments instead of 0.16 ms down the index that
+    # holds that order. 1.1 is the usual value for SSDs and data in memory.
+    DATABASES["default"]["OPTIONS"]["options"] = f"-c random_page_cost={env.float('DB_RANDOM_PAGE_COST', default=1.1)}"
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.postgresql"
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
