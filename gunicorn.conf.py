@@ -1,33 +1,36 @@
 """gunicorn defaults for EasyPay (`gunicorn config.wsgi:application` picks this file up).
 
-gthread workers, 4 x 16: a payment request spends most of its time waiting on the processor, so
-threads keep a worker busy while one request waits. 64 requests in flight: with a 300 ms processor,
-150 payments/s need 45+ (Little's law). Four processes of 16 threads beat two of 32 on a 2-core box
-because fewer threads fight over each interpreter lock (GET by id 782 vs 587 req/s, POST 108 vs 77).
-Each thread keeps its own PostgreSQL connection (CONN_MAX_AGE), so workers x threads (+ Celery)
-must stay under max_connections (100 by default).
+gevent workers, one per CPU, each serving up to 1,000 requests at once as greenlets and sharing a
+pool of 16 PostgreSQL connections. A payment spends most of its time waiting on the processor; a
+greenlet waiting costs a few KiB and no interpreter lock, and the payment hands its database
+connection back to the pool before that call (payments.services.common.connections_release), so a
+slow processor holds neither threads nor connections: hundreds of calls in flight need 16 connections
+per worker, and workers x 16 (+ Celery) stays far under max_connections.
 
-Measured against the alternatives with `make bench-holdout` (bench/holdout.py; figures and profiles
-in bench/README.md, "Held-out style run and the concurrency model"): gthread 4 x 8, 2 x 8 and 4 x 4,
-and gevent workers (2 processes, each sharing a psycopg pool of 16 connections). Fewer threads per
-worker stayed within the run-to-run spread for GET and POST, and left too few slots for a 300 ms
-processor (2 x 8 and 4 x 8 served 0-1.4 POST/s at 128 clients). gevent cost more CPU per request
-than 4 x 16 in every scenario of two paired sessions (web CPU: the bare SELECT floor 1.6 / 1.06 vs
-0.7 / 0.57 ms, GET by id 11.9 / 7.9 vs 8.8 / 4.2, POST 200 / 43 vs 40 / 29) and collapsed with the
-300 ms processor (0-3 POST/s at 128 clients against 32 for 4 x 16), while serving a single
-client at the same cost (a POST 23 vs 21-25 ms side by side): the extra is paid per concurrent
-request. So gevent stays an option (GUNICORN_WORKER_CLASS=gevent, with `gevent` and `psycopg-pool`
-from requirements-dev.txt), not the default.
+Chosen with `make bench-holdout` (bench/holdout.py: the configurations alternated in one session,
+CPU per request read per process; figures in bench/README.md, "Held-out style run and the
+concurrency model"), 2026-12-01 on the 2-vCPU bench machine, gevent x 2 against gthread 4 x 16 (the
+previous default), two paired sessions:
+  GET /payments/{id}  1,365 / 1,269 req/s against 1,029 / 1,008 (web CPU 1.22 / 1.37 ms against 1.51 / 1.77)
+  GET /payments?limit=20  353 against 314 req/s
+  POST /payments (processor at 0 ms)  118 / 142 against 134 / 122 req/s, CPU per POST about equal
+  POST with a 300 ms processor, 128 clients  101 / 106 against 106 / 101 req/s, p95 2.3 / 1.9 s against
+  2.7 / 2.6 s; gevent x 3 reached 0.93 of its 0 ms figure
+gthread pays for 16 threads per worker contending for the interpreter lock on 2 cores, and caps the
+payments in flight at workers x threads. gevent used to lose (every request held a pooled connection
+across the processor call, and calls past the 16th opened a new HTTP connection each), and fewer
+threads per gthread worker (4 x 4, 2 x 8, 4 x 8) left too few slots for a 300 ms processor.
 
-Override with GUNICORN_WORKER_CLASS (gthread | gevent), GUNICORN_WORKERS, GUNICORN_THREADS (gthread),
-GUNICORN_WORKER_CONNECTIONS and GUNICORN_DB_POOL_SIZE (gevent).
+Override with GUNICORN_WORKER_CLASS (gevent | gthread), GUNICORN_WORKERS (default: the CPUs for
+gevent, 4 for gthread), GUNICORN_THREADS (gthread, 16), GUNICORN_WORKER_CONNECTIONS (gevent, 1,000)
+and GUNICORN_DB_POOL_SIZE (gevent: 16; gthread: 0, a persistent connection per thread, unless set).
 """
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
-workers = int(os.environ.get("GUNICORN_WORKERS", "4"))
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
+workers = int(os.environ.get("GUNICORN_WORKERS") or (len(os.sched_getaffinity(0)) if worker_class == "gevent" else 4))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 # gevent: requests one worker accepts at once (each a greenlet, a few KiB; gthread ignores it).
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
@@ -79,4 +82,6 @@ def _pool_connections(size):
     for alias in settings.DATABASES.values():
         if alias["ENGINE"].endswith("postgresql"):
             alias["CONN_MAX_AGE"] = 0
-            alias.setdefault("OPTIONS", {})["pool"] = {"min_size": size, "max_size": size, "timeout": 10}
+            # Opened as the load asks for them, up to ``size`` (several web instances and replicas
+            # would otherwise hold workers x size connections each from the start).
+            alias.setdefault("OPTIONS", {})["pool"] = {"min_size": min(size, 4), "max_size": size, "timeout": 10}

@@ -103,7 +103,6 @@ class Cluster(PostgresMixin, RedisMixin, HaproxyMixin, AppMixin):
             "EASYPAY_EMULATOR_URL": f"http://127.0.0.1:{emulator_port}",
             "WEBHOOK_ALLOW_PRIVATE_URLS": "true",
             "GUNICORN_WORKERS": "2",
-            "GUNICORN_THREADS": "8",
         }
         self.write_env(settings)
         env = self.app_env(settings)

@@ -2,6 +2,7 @@
 
 import copy
 import gc
+import os
 import runpy
 from pathlib import Path
 
@@ -38,9 +39,18 @@ _FakeGeventWorker.__module__ = "gunicorn.workers.ggevent"
 
 def test_the_worker_model_is_chosen_by_the_environment(monkeypatch):
     default = _conf(monkeypatch)
-    assert (default["worker_class"], default["workers"], default["threads"]) == ("gthread", 4, 16)
+    cpus = len(os.sched_getaffinity(0))
+    assert (default["worker_class"], default["workers"], default["db_pool_size"]) == ("gevent", cpus, 16)
+    assert default["worker_connections"] == 1000
     gevent = _conf(monkeypatch, GUNICORN_WORKER_CLASS="gevent", GUNICORN_WORKERS="2", GUNICORN_DB_POOL_SIZE="10")
     assert (gevent["worker_class"], gevent["workers"], gevent["db_pool_size"]) == ("gevent", 2, 10)
+    gthread = _conf(monkeypatch, GUNICORN_WORKER_CLASS="gthread")
+    assert (gthread["worker_class"], gthread["workers"], gthread["threads"], gthread["db_pool_size"]) == (
+        "gthread",
+        4,
+        16,
+        0,
+    )
 
 
 def test_a_gevent_worker_shares_a_connection_pool_per_process(monkeypatch):
@@ -52,11 +62,11 @@ def test_a_gevent_worker_shares_a_connection_pool_per_process(monkeypatch):
         gc.unfreeze()
     for alias in databases.values():  # replicas too: every PostgreSQL alias
         assert alias["CONN_MAX_AGE"] == 0  # Django's pool refuses persistent connections
-        assert alias["OPTIONS"]["pool"] == {"min_size": 10, "max_size": 10, "timeout": 10}
+        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 10, "timeout": 10}
 
 
 def test_a_gthread_worker_keeps_its_persistent_connections(monkeypatch):
-    conf = _conf(monkeypatch)
+    conf = _conf(monkeypatch, GUNICORN_WORKER_CLASS="gthread")
     databases = _postgres_databases(monkeypatch)
     before = copy.deepcopy(databases)
     try:
@@ -67,7 +77,7 @@ def test_a_gthread_worker_keeps_its_persistent_connections(monkeypatch):
 
 
 def test_a_gthread_worker_shares_a_pool_when_one_is_sized(monkeypatch):
-    conf = _conf(monkeypatch, GUNICORN_DB_POOL_SIZE="8")
+    conf = _conf(monkeypatch, GUNICORN_WORKER_CLASS="gthread", GUNICORN_DB_POOL_SIZE="8")
     assert (conf["worker_class"], conf["db_pool_size"]) == ("gthread", 8)
     databases = _postgres_databases(monkeypatch)
     try:
@@ -76,4 +86,4 @@ def test_a_gthread_worker_shares_a_pool_when_one_is_sized(monkeypatch):
         gc.unfreeze()
     for alias in databases.values():
         assert alias["CONN_MAX_AGE"] == 0
-        assert alias["OPTIONS"]["pool"] == {"min_size": 8, "max_size": 8, "timeout": 10}
+        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 8, "timeout": 10}
