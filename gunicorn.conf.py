@@ -36,10 +36,15 @@ threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # PostgreSQL connections per worker process, shared by its threads or greenlets (see _pool_connections):
 # always for gevent (16 unless set), for gthread when set (0: a persistent connection per thread).
-db_pool_size = int(os.environ.get("GUNICORN_DB_POOL_SIZE") or ("16" if worker_class == "gevent" else "0"))
+_db_pool_size_set = os.environ.get("GUNICORN_DB_POOL_SIZE")
+db_pool_size = int(_db_pool_size_set or ("16" if worker_class == "gevent" else "0"))
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5
+# Each worker listens on its own SO_REUSEPORT socket, and the kernel spreads new connections over them.
+# On one shared socket, keep-alive clients stuck to whichever worker accepted first: the list (5.7 ms of
+# CPU a request) ran at 177 req/s with the machine 41 % idle, one worker holding most connections.
+reuse_port = True
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG")  # e.g. "-" for stdout
 
@@ -57,8 +62,12 @@ def post_worker_init(worker):
     which cost about a tenth of a cached GET's CPU."""
     import gc
 
-    if db_pool_size > 0:
-        _pool_connections(db_pool_size)
+    # Decided by the worker actually running: `--worker-class gthread` on the command line overrides
+    # this file's default without changing ``worker_class`` here.
+    is_gevent = type(worker).__module__ == "gunicorn.workers.ggevent"
+    size = int(_db_pool_size_set) if _db_pool_size_set else (16 if is_gevent else 0)
+    if size > 0:
+        _pool_connections(size)
     gc.collect()
     gc.freeze()
 
@@ -84,4 +93,4 @@ def _pool_connections(size):
             alias["CONN_MAX_AGE"] = 0
             # Opened as the load asks for them, up to ``size`` (several web instances and replicas
             # would otherwise hold workers x size connections each from the start).
-            alias.setdefault("OPTIONS", {})["pool"] = {"min_size": min(size, 4), "max_size": size, "timeout": 10}
+            alias.setdefault("OPTIONS", {})["pool"] = {"min_size": min(size, 4), "max_size": size, "timeout": 5}

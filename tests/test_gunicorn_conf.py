@@ -62,7 +62,7 @@ def test_a_gevent_worker_shares_a_connection_pool_per_process(monkeypatch):
         gc.unfreeze()
     for alias in databases.values():  # replicas too: every PostgreSQL alias
         assert alias["CONN_MAX_AGE"] == 0  # Django's pool refuses persistent connections
-        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 10, "timeout": 10}
+        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 10, "timeout": 5}
 
 
 def test_a_gthread_worker_keeps_its_persistent_connections(monkeypatch):
@@ -86,4 +86,17 @@ def test_a_gthread_worker_shares_a_pool_when_one_is_sized(monkeypatch):
         gc.unfreeze()
     for alias in databases.values():
         assert alias["CONN_MAX_AGE"] == 0
-        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 8, "timeout": 10}
+        assert alias["OPTIONS"]["pool"] == {"min_size": 4, "max_size": 8, "timeout": 5}
+
+
+def test_a_gthread_worker_chosen_on_the_command_line_keeps_its_persistent_connections(monkeypatch):
+    """`gunicorn --worker-class gthread` with this file: its default (gevent) must not pool them."""
+    conf = _conf(monkeypatch)
+    assert conf["worker_class"] == "gevent"
+    databases = _postgres_databases(monkeypatch)
+    before = copy.deepcopy(databases)
+    try:
+        conf["post_worker_init"](object())  # not a gevent worker
+    finally:
+        gc.unfreeze()
+    assert before == databases
