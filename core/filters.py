@@ -103,8 +103,22 @@ class ListFilterSet(django_filters.FilterSet):
     field can be invalid, so building and validating the form (~0.6 ms) would change nothing.
     A request naming any filter, even with an empty value, is validated and filtered as usual."""
 
+    def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
+        # Naming none of the filters, the request skips FilterSet.__init__'s deep copy of every filter
+        # too (5 % of a list request's CPU); ``filters`` is then empty, and ``qs`` the queryset itself.
+        self._nothing_named = data is not None and not any(name in data for name in self.base_filters)
+        if not self._nothing_named:
+            super().__init__(data, queryset, request=request, prefix=prefix)
+            return
+        self.is_bound = True
+        self.data = data
+        self.queryset = self._meta.model._default_manager.all() if queryset is None else queryset
+        self.request = request
+        self.form_prefix = prefix
+        self.filters = {}
+
     def _names_no_filter(self) -> bool:
-        return self.is_bound and not any(name in self.data for name in self.filters)
+        return self._nothing_named
 
     def is_valid(self) -> bool:
         return True if self._names_no_filter() else super().is_valid()

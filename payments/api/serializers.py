@@ -138,12 +138,14 @@ def _text(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _instant(value: Any) -> str | None:
-    """A datetime as DRF's ``DateTimeField`` writes it under ``DATETIME_FORMAT = "iso-8601"``."""
+def _instant(value: Any, zone: Any = None) -> str | None:
+    """A datetime as DRF's ``DateTimeField`` writes it under ``DATETIME_FORMAT = "iso-8601"``;
+    ``zone``: the current time zone when the caller has looked it up already (once per payload: the
+    lookup goes through asgiref's Local, 4 a payment made it 10 % of a list page's CPU)."""
     if not value:
         return None
     if timezone.is_aware(value):
-        value = value.astimezone(timezone.get_current_timezone())
+        value = value.astimezone(zone or timezone.get_current_timezone())
     text = value.isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
@@ -190,10 +192,11 @@ def payment_payload(payment: Payment, *, refunds: Iterable[Refund] | None = None
     rows = payment.refunds.all() if refunds is None else refunds
     data["refunds"] = [refund_payload(refund, currency=currency) for refund in rows]
     data["subscription_id"] = _text(payment.subscription_id)
-    data["created_at"] = _instant(payment.created_at)
-    data["updated_at"] = _instant(payment.updated_at)
-    data["processed_at"] = _instant(payment.processed_at)
-    data["settled_at"] = _instant(payment.settled_at)
+    zone = timezone.get_current_timezone()
+    data["created_at"] = _instant(payment.created_at, zone)
+    data["updated_at"] = _instant(payment.updated_at, zone)
+    data["processed_at"] = _instant(payment.processed_at, zone)
+    data["settled_at"] = _instant(payment.settled_at, zone)
     data["is_test"] = None if payment.is_test is None else bool(payment.is_test)
     return data
 
