@@ -24,13 +24,14 @@ from config.wsgi import application as django_application
 
 FLOOR_PATH = "/__floor"
 _JSON = [("Content-Type", "application/json")]
+READ_SQL = "SELECT id, status FROM accounts_merchant WHERE id = %s"  # also the bare-Django floor's
 
 
 def _floor_read(merchant_id: str | None) -> dict:
     connection.ensure_connection()
     raw = connection.connection  # the psycopg.Connection of this thread (autocommit on)
     if merchant_id:
-        row = raw.execute("SELECT id, status FROM accounts_merchant WHERE id = %s", (merchant_id,)).fetchone()
+        row = raw.execute(READ_SQL, (merchant_id,)).fetchone()
         return {"id": str(row[0]), "status": row[1]} if row else {"id": None}
     return {"value": raw.execute("SELECT 1").fetchone()[0]}
 

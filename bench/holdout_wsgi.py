@@ -30,11 +30,15 @@ from django.core.handlers.wsgi import WSGIHandler
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 
+from bench.floor_wsgi import READ_SQL
 from bench.floor_wsgi import application as floor_application
 
 WRITE_PATH = "/__floor_write"
 DJANGO_READ_PATH = "/__floor_django"
 DJANGO_WRITE_PATH = "/__floor_django_write"
+# The write floors' two statements (the raw floor and the bare-Django one run the same work).
+INSERT_SQL = "INSERT INTO bench_floor_write (merchant_id, amount, status) VALUES (%s, %s, 'pending') RETURNING id"
+UPDATE_SQL = "UPDATE bench_floor_write SET status = 'captured', updated_at = now() WHERE id = %s"
 _JSON = [("Content-Type", "application/json")]
 WRITE_TABLE_DDL = (
     "CREATE TABLE IF NOT EXISTS bench_floor_write ("
@@ -47,11 +51,8 @@ WRITE_TABLE_DDL = (
 def _floor_write(merchant_id: str) -> dict:
     connection.ensure_connection()
     raw = connection.connection  # autocommit: each statement is its own transaction
-    row = raw.execute(
-        "INSERT INTO bench_floor_write (merchant_id, amount, status) VALUES (%s, %s, 'pending') RETURNING id",
-        (merchant_id, 1000),
-    ).fetchone()
-    raw.execute("UPDATE bench_floor_write SET status = 'captured', updated_at = now() WHERE id = %s", (row[0],))
+    row = raw.execute(INSERT_SQL, (merchant_id, 1000)).fetchone()
+    raw.execute(UPDATE_SQL, (row[0],))
     return {"id": row[0], "status": "captured"}
 
 
@@ -77,16 +78,11 @@ def _django_floor(request):
         return JsonResponse({"error": "bad merchant id"}, status=400)
     with connection.cursor() as cursor:
         if request.path == DJANGO_WRITE_PATH:
-            cursor.execute(
-                "INSERT INTO bench_floor_write (merchant_id, amount, status) VALUES (%s, %s, 'pending') RETURNING id",
-                [merchant_id, 1000],
-            )
+            cursor.execute(INSERT_SQL, [merchant_id, 1000])
             row_id = cursor.fetchone()[0]
-            cursor.execute(
-                "UPDATE bench_floor_write SET status = 'captured', updated_at = now() WHERE id = %s", [row_id]
-            )
+            cursor.execute(UPDATE_SQL, [row_id])
             return JsonResponse({"data": {"id": row_id, "status": "captured"}}, status=201)
-        cursor.execute("SELECT id, status FROM accounts_merchant WHERE id = %s", [merchant_id])
+        cursor.execute(READ_SQL, [merchant_id])
         row = cursor.fetchone()
     return JsonResponse({"data": {"id": str(row[0]), "status": row[1]} if row else {"id": None}})
 
