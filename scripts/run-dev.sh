@@ -17,27 +17,43 @@ export AUTHORIZE_NET_ENDPOINT=${AUTHORIZE_NET_ENDPOINT:-http://127.0.0.1:${EMULA
 export EASYPAY_DEV_KEY_WARNED=1
 mkdir -p "$(dirname "$EMULATOR_STATE")"
 
+# Seconds each process gets to finish after SIGTERM (the scheduler ends the task it is running, the
+# web server its requests); one still running then is named and killed, so Ctrl-C always ends.
+STOP_GRACE_SECONDS=${STOP_GRACE_SECONDS:-10}
+
 pids=()
+declare -A names=()
 stopping=0
 stop() {
   stopping=1
+  local pid ticks=0  # of 0.2 s, shared by all: the grace is for the whole stop, not per process
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && [ "$ticks" -lt $((STOP_GRACE_SECONDS * 5)) ]; do
+      sleep 0.2
+      ticks=$((ticks + 1))
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "make run: the ${names[$pid]} (pid ${pid}) did not stop ${STOP_GRACE_SECONDS} s after SIGTERM; killed." >&2
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
 }
 trap 'stop; echo; echo "EasyPay stopped."; exit 0' INT TERM
 
 "$PY" manage.py anet_sandbox --port "$EMULATOR_PORT" --db "$EMULATOR_STATE" \
   --webhook-url "http://127.0.0.1:${PORT}/api/v1/webhooks/authorize-net" &
-pids+=($!)
+pids+=($!); names[$!]=emulator
 echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.api (pid ${pids[-1]}, state in ${EMULATOR_STATE})"
 
 "$PY" manage.py run_schedule --interval "$SCHEDULE_INTERVAL" &
-pids+=($!)
+pids+=($!); names[$!]=scheduler
 echo "Schedule (webhook retries every minute, reconciliation every 5 min, billing every minute) in-process (pid ${pids[-1]})"
 
 if [ -z "${EMAIL_URL:-}" ]; then echo "Emails sent (receipts, notices): files in var/sent-mail/; SMS: printed here"; fi
 "$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &
-pids+=($!)
+pids+=($!); names[$!]="web server"
 echo "EasyPay: http://127.0.0.1:${PORT}/  (API docs: /api/docs/, admin: /admin/, health: /health/detailed; Ctrl-C stops)"
 
 # Whichever process ends first ends the stack: a dead scheduler is not left unnoticed.
