@@ -38,9 +38,11 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework.response import Response
 from rest_framework.utils.encoders import JSONEncoder
 
+from core import sqlwrite
 from core.exceptions import IdempotencyConflict, ValidationFailed
 from core.models import IdempotencyRecord
 from core.renderers import envelope_mark
+from core.sqlwrite import Statement
 from core.text import forbidden_char, forbidden_message
 
 HEADER = "Idempotency-Key"
@@ -149,10 +151,13 @@ def _claim(**fields: Any) -> IdempotencyRecord:
     """Insert the claim, committed on return. Outside a transaction (a request) the INSERT commits by
     itself (one round trip instead of BEGIN/INSERT/COMMIT) and a duplicate key leaves nothing to roll
     back; inside one (tests, a caller's atomic block) a savepoint keeps the caller's transaction usable."""
+    record = IdempotencyRecord(**fields)
     if transaction.get_connection().in_atomic_block:
         with transaction.atomic():
-            return IdempotencyRecord.objects.create(**fields)
-    return IdempotencyRecord.objects.create(**fields)
+            sqlwrite.insert_row(record)
+    else:
+        sqlwrite.insert_row(record)
+    return record
 
 
 def stale_after() -> timedelta:
@@ -186,6 +191,13 @@ def idempotency_complete(*, record: IdempotencyRecord, status: int, body: Any, r
 
 
 def idempotency_complete_with_outcome(*, claim: Claim | None, body: Any, status: int | None = None) -> None:
+    """``idempotency_outcome_statement``, run at once."""
+    statement = idempotency_outcome_statement(claim=claim, body=body, status=status)
+    if statement is not None:
+        sqlwrite.execute(statement, using=sqlwrite.write_alias(IdempotencyRecord))
+
+
+def idempotency_outcome_statement(*, claim: Claim | None, body: Any, status: int | None = None) -> Statement | None:
     """Complete ``claim`` (the request's, if it sent a key) inside the caller's transaction, the one
     that records the action's outcome, with the response the view will give for it: one UPDATE in that
     transaction instead of a transaction of its own after the response is built.
@@ -197,23 +209,30 @@ def idempotency_complete_with_outcome(*, claim: Claim | None, body: Any, status:
 
     ``status`` defaults to the one the action declared for a success (``idempotent(success_status=)``),
     so a service completing the claim need not know HTTP.
+
+    Returns the UPDATE for the caller to run in that transaction (``core.sqlwrite``, with its other
+    writes in one round trip), or None when there is nothing to complete.
     """
     if claim is None or claim.completed_early or not transaction.get_connection().in_atomic_block:
-        return
+        return None
     claim.completed_early = True
     status = claim.success_status if status is None else status
     text = _stored_body(body)
-    IdempotencyRecord.objects.filter(pk=claim.record.pk).update(
-        status=IdempotencyRecord.Status.COMPLETED,
-        response_status=status,
-        response_body=text,
-        resource_id=_resource_id(body)[:64],
-    )
 
     def committed() -> None:
         claim.completed_with = (status, text)
 
     transaction.on_commit(committed)
+    return sqlwrite.update_statement(
+        IdempotencyRecord,
+        where={"id": claim.record.pk},
+        values={
+            "status": IdempotencyRecord.Status.COMPLETED,
+            "response_status": status,
+            "response_body": text,
+            "resource_id": _resource_id(body)[:64],
+        },
+    )
 
 
 def _reopen(record: IdempotencyRecord) -> None:

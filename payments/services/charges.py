@@ -16,8 +16,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import sqlwrite
 from core.errors import ServiceUnavailable, ValidationFailed
-from core.idempotency import Claim, idempotency_complete_with_outcome
+from core.idempotency import Claim, idempotency_outcome_statement
 from core.money import checked_amount
 from payments.gateways import (
     ChargeRequest,
@@ -168,24 +169,31 @@ def payment_create(
     }
     if external_id:
         fields["external_id"] = external_id
+    payment = Payment(**fields)
+    request_log = log_entry(
+        payment,
+        "charge.request",
+        request={
+            "amount": str(amount),
+            "currency": currency,
+            "capture": capture,
+            "reference": payment.reference,
+            "source": "card_token" if card_token else "customer_profile",
+            "is_test": is_test,
+        },
+        to_status=PaymentStatus.PENDING,
+    )
     try:
-        with transaction.atomic():
-            payment = Payment.objects.create(**fields)
-            log_write(
-                payment,
-                "charge.request",
-                request={
-                    "amount": str(amount),
-                    "currency": currency,
-                    "capture": capture,
-                    "reference": payment.reference,
-                    "source": "card_token" if card_token else "customer_profile",
-                    "is_test": is_test,
-                },
-                to_status=PaymentStatus.PENDING,
-            )
+        # The payment and its charge.request log, all or nothing: one round trip on PostgreSQL (inside a
+        # caller's transaction, a savepoint keeps it usable after a taken external_id).
+        sqlwrite.execute_together(
+            [sqlwrite.insert_statement([payment]), sqlwrite.insert_statement([request_log])],
+            using=sqlwrite.write_alias(Payment),
+            savepoint=True,
+        )
     except IntegrityError:
         raise ValidationFailed(details={"external_id": ["A payment with this external_id already exists."]}) from None
+    sqlwrite.mark_stored([payment], Payment)
 
     request = ChargeRequest(
         amount=amount,
@@ -322,7 +330,10 @@ def _outcome_store_if_untouched(payment: Payment, *, status: str, since: datetim
     now = timezone.now()
     fields = {name: value for name, value in _row_values(payment).items() if value != intent[name]}
     fields.update(status=status, updated_at=now)
-    if not Payment.objects.filter(pk=payment.pk, status=PaymentStatus.PENDING, updated_at=since).update(**fields):
+    statement = sqlwrite.update_statement(
+        Payment, where={"id": payment.pk, "status": PaymentStatus.PENDING, "updated_at": since}, values=fields
+    )
+    if not sqlwrite.execute(statement, using=sqlwrite.write_alias(Payment)):
         return False
     payment.updated_at = now
     return True
@@ -361,11 +372,16 @@ def _charge_record_outcome(
             data = transition(
                 payment, to_status, kind="status_change", statuses=statuses, log=log, refunds=(), stored=stored
             )
-        PaymentEvent.objects.bulk_create(log)
+        writes = [sqlwrite.insert_statement(log)]
         if data is not None and payment.status in _CREATED_STATUSES:
             # The request answers a created payment with exactly this dict: its Idempotency-Key claim is
             # completed in this transaction (the decorator re-checks it against the response it got).
-            idempotency_complete_with_outcome(claim=claim, body=data)
+            completion = idempotency_outcome_statement(claim=claim, body=data)
+            if completion is not None:
+                writes.append(completion)
+        # The log lines and the claim's completion in one round trip (nothing reads them back).
+        sqlwrite.execute_together(writes, using=sqlwrite.write_alias(PaymentEvent))
+        sqlwrite.mark_stored(log, PaymentEvent)
         # The charge's own request is the only reader until it returns, and it does not read the cache:
         # the drop after commit is enough (see after_commit).
         after_commit(payment, statuses, invalidate_now=False)

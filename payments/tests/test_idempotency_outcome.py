@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _record_updates(queries) -> list[str]:
-    return [q["sql"] for q in queries if q["sql"].startswith('UPDATE "payments_idempotencyrecord"')]
+    # A query may carry several statements (core.sqlwrite.execute_together joins them with ";\n").
+    statements = (part for q in queries for part in q["sql"].split(";\n"))
+    return [sql for sql in statements if sql.startswith('UPDATE "payments_idempotencyrecord"')]
 
 
 def _strip(response) -> bytes:

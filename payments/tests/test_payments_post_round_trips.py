@@ -16,11 +16,26 @@ pytestmark = [pytest.mark.redis]
 
 
 def _kind(sql: str) -> str:
-    """``INSERT payments_payment``, ``SAVEPOINT``...: the statement's verb and first table."""
+    """One round trip: its statements' kinds, joined with `` + `` (``core.sqlwrite.execute_together``
+    sends several as one query, separated by ``;\n``)."""
+    return " + ".join(_statement_kind(part) for part in sql.split(";\n"))
+
+
+def _statement_kind(sql: str) -> str:
+    """``INSERT payments_payment``, ``SAVEPOINT``...: the statement's verb and first table; for a
+    ``WITH`` the writes it makes, in order (``WITH INSERT a, INSERT b``)."""
     words = sql.replace('"', "").split()
     verb = words[0].upper()
     if verb in ("SAVEPOINT", "RELEASE", "ROLLBACK"):
         return verb
+    if verb == "WITH":
+        upper = [w.upper() for w in words]
+        writes = [
+            f"INSERT {words[i + 1]}"
+            for i, w in enumerate(upper)
+            if w == "INTO" and upper[i - 1].lstrip("(") == "INSERT"
+        ]
+        return "WITH " + ", ".join(writes)
     for marker in ("INTO", "FROM", "UPDATE"):
         if marker in (w.upper() for w in words):
             index = [w.upper() for w in words].index(marker)
@@ -46,20 +61,16 @@ def test_a_post_costs_a_fixed_list_of_statements_and_redis_round_trips(api_clien
 EXPECTED_STATEMENTS = [
     # The Idempotency-Key's claim: one INSERT that commits by itself (core.idempotency).
     "INSERT payments_idempotencyrecord",
-    # The intent, committed before the processor is called (no lock held across the HTTP call).
-    "BEGIN",
-    "INSERT payments_payment",
-    "INSERT payments_paymentevent",  # charge.request
-    "COMMIT",
+    # The intent, committed before the processor is called (no lock held across the HTTP call): the
+    # payment and its charge.request log in one query, which PostgreSQL runs as one transaction.
+    "INSERT payments_payment + INSERT payments_paymentevent",
     # The outcome: one conditional UPDATE (the row still pending and untouched since the intent, no
-    # SELECT ... FOR UPDATE first), the payment.* event for the outbox, both log entries in one
-    # INSERT, and the key's completion folded into the same transaction.
+    # SELECT ... FOR UPDATE first), the payment.* event for the outbox with its sequence number (one
+    # statement), both log entries and the key's completion in one query.
     "BEGIN",
     "UPDATE payments_payment",
-    "INSERT webhooks_eventsequence",
-    "INSERT webhooks_event",
-    "INSERT payments_paymentevent",
-    "UPDATE payments_idempotencyrecord",
+    "WITH INSERT webhooks_eventsequence, INSERT webhooks_event",
+    "INSERT payments_paymentevent + UPDATE payments_idempotencyrecord",
     "COMMIT",
     # The audit row (synchronous under the test settings, batched by default): one autocommitted INSERT.
     "INSERT audit_auditlog",
