@@ -84,12 +84,13 @@ SCENARIOS = [
     ),
     Scenario("floor_write", "floor: INSERT + UPDATE, no Django", "floor_write.lua", 32),
     Scenario("floor_django_write", "floor: INSERT + UPDATE, bare Django", "floor_django_write.lua", 32),
+    Scenario("floor_django_post", "floor: a POST's I/O, bare Django", "floor_django_post.lua", 32),
     Scenario(
         "post",
         "POST /payments, processor 0 ms",
         "post_payment.lua",
         32,
-        floor="floor_write",
+        floor="floor_django_post",
         django_floor="floor_django_write",
     ),
     Scenario(
@@ -200,10 +201,11 @@ class Stack:
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
         self.db_created = True
         migrate(self.python, self.env)
-        from bench.holdout_wsgi import WRITE_TABLE_DDL
+        from bench.holdout_wsgi import POST_TABLES_DDL, WRITE_TABLE_DDL
 
         with psycopg.connect(self.database_url, autocommit=True) as conn:
-            conn.execute(WRITE_TABLE_DDL)
+            for ddl in (WRITE_TABLE_DDL, *POST_TABLES_DDL):
+                conn.execute(ddl)
         self.flush_redis()
         self.seed(payments)
         argv = [self.python, "-m", "payments.gateways.sandbox", "--port", str(self.emulator_port)]

@@ -9,6 +9,15 @@
   cursor wrapper, a ``JsonResponse``, but no middleware, no URL resolver, DRF or authentication. It is
   the floor the issue's targets are stated against ("bare Django, one SELECT"; "bare Django INSERT +
   UPDATE"), slower than the raw floors above;
+* ``POST /__floor_django_post`` (same ``?merchant=``): the I/O a ``POST /payments`` cannot do without,
+  through bare Django and raw SQL: the Idempotency-Key claim (one autocommitted INSERT), the intent
+  (the pending row and its log line, one query), the processor call (the product's own request bytes
+  for a test card, a fresh reference each time, to the same emulator over a kept-alive connection),
+  the outcome (BEGIN, the conditional UPDATE, the outbox event, the log line with the claim's
+  completion, COMMIT) and three Redis round trips (the rate limit, the circuit breaker's state, the
+  cache entry dropped after commit). No middleware, DRF, authentication, serializer, ORM or audit
+  row (the product batches those). ``POST /payments`` divided by it is what the framework and the
+  product's own Python cost; it divided by the INSERT + UPDATE floor is what the I/O costs;
 * every other path: ``config.wsgi.application``.
 
 Both floors skip Django's middleware, DRF, authentication and the ORM, but run through the same
@@ -21,13 +30,18 @@ stays open without that call, exactly as ``bench/floor_wsgi.py`` does on its own
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import secrets
 import uuid
+from decimal import Decimal
+from typing import Any
 from urllib.parse import parse_qs
 
 from django.core.handlers.exception import convert_exception_to_response
 from django.core.handlers.wsgi import WSGIHandler
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.http import JsonResponse
 
 from bench.floor_wsgi import READ_SQL
@@ -36,6 +50,7 @@ from bench.floor_wsgi import application as floor_application
 WRITE_PATH = "/__floor_write"
 DJANGO_READ_PATH = "/__floor_django"
 DJANGO_WRITE_PATH = "/__floor_django_write"
+DJANGO_POST_PATH = "/__floor_django_post"
 # The write floors' two statements (the raw floor and the bare-Django one run the same work).
 INSERT_SQL = "INSERT INTO bench_floor_write (merchant_id, amount, status) VALUES (%s, %s, 'pending') RETURNING id"
 UPDATE_SQL = "UPDATE bench_floor_write SET status = 'captured', updated_at = now() WHERE id = %s"
@@ -46,6 +61,138 @@ WRITE_TABLE_DDL = (
     " status varchar(16) NOT NULL, created_at timestamptz NOT NULL DEFAULT now(),"
     " updated_at timestamptz NOT NULL DEFAULT now())"
 )
+
+
+POST_TABLES_DDL = (
+    "CREATE TABLE IF NOT EXISTS bench_floor_post_claim ("
+    " id bigserial PRIMARY KEY, key varchar(64) NOT NULL UNIQUE, status varchar(16) NOT NULL,"
+    " body text NOT NULL DEFAULT '', created_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS bench_floor_post_log ("
+    " id bigserial PRIMARY KEY, payment_id bigint NOT NULL, kind varchar(32) NOT NULL, data jsonb NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+    "CREATE TABLE IF NOT EXISTS bench_floor_post_event ("
+    " id varchar(32) PRIMARY KEY, merchant_id uuid NOT NULL, type varchar(64) NOT NULL, data jsonb NOT NULL,"
+    " created_at timestamptz NOT NULL DEFAULT now())",
+)
+_CLAIM_SQL = "INSERT INTO bench_floor_post_claim (key, status) VALUES (%s, 'in_progress') RETURNING id"
+_INTENT_SQL = (
+    "WITH p AS (INSERT INTO bench_floor_write (merchant_id, amount, status) VALUES (%s, %s, 'pending') RETURNING id)"
+    " INSERT INTO bench_floor_post_log (payment_id, kind, data) SELECT id, 'charge.request', %s FROM p"
+    " RETURNING payment_id"
+)
+_OUTCOME_UPDATE_SQL = (
+    "UPDATE bench_floor_write SET status = 'captured', updated_at = now() WHERE id = %s AND status = 'pending'"
+)
+_EVENT_SQL = "INSERT INTO bench_floor_post_event (id, merchant_id, type, data) VALUES (%s, %s, 'payment.captured', %s)"
+_LOG_AND_CLAIM_SQL = (
+    "INSERT INTO bench_floor_post_log (payment_id, kind, data) VALUES (%s, 'charge.response', %s),"
+    " (%s, 'status_change', '{}');\n"
+    "UPDATE bench_floor_post_claim SET status = 'completed', body = %s WHERE id = %s"
+)
+_REFERENCE = "FLOORREF000000000000"  # 20 characters, as the product's references
+
+
+@functools.cache
+def _processor() -> tuple[Any, str, bytes]:
+    """A connection pool to the processor, its URL and the product's request for a test card."""
+    import urllib3
+    from django.conf import settings
+
+    from payments.gateways import get_gateway
+    from payments.gateways.authorize_net import anet_xml
+
+    gateway = get_gateway()
+    source, _card = gateway._charge_source(  # the product's own request, built once
+        card_token="tok_visa_4242",  # noqa: S106 (a test card token)
+        customer_profile_id=None,
+        payment_profile_id=None,
+        is_test=True,
+    )
+    document = anet_xml.charge(
+        gateway.credentials,
+        capture=True,
+        amount=Decimal("25.99"),
+        currency="USD",
+        reference=_REFERENCE,
+        source=source,
+        description=None,
+        customer_id="floor",
+        customer_email=None,
+        bill_to_zip=None,
+        duplicate_window=gateway.config.duplicate_window,
+    )
+    return urllib3.PoolManager(maxsize=128), settings.AUTHORIZE_NET_ENDPOINT, document
+
+
+@functools.cache
+def _redis():
+    import redis
+
+    return redis.Redis.from_url(os.environ["REDIS_URL"])
+
+
+def _floor_post(merchant_id: str) -> dict:
+    client = _redis()
+    with client.pipeline(transaction=False) as pipe:  # the rate limit: one round trip
+        pipe.incr(f"floor:rl:{merchant_id}")
+        pipe.expire(f"floor:rl:{merchant_id}", 60)
+        pipe.execute()
+    reference = secrets.token_hex(10)
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [secrets.token_hex(16)])
+        claim_id = cursor.fetchone()[0]
+        request_log = json.dumps({"amount": "25.99", "currency": "USD", "capture": True, "reference": reference})
+        cursor.execute(_INTENT_SQL, [merchant_id, 2599, request_log])
+        payment_id = cursor.fetchone()[0]
+    close_old_connections()  # the pooled connection goes back during the processor call, as the product's
+    client.get("floor:circuit")  # the shared circuit breaker's state
+    pool, url, document = _processor()
+    reply = pool.request(
+        "POST", url, body=document.replace(_REFERENCE.encode(), reference.encode()), headers=_XML_HEADERS
+    ).data
+    approved = b"<resultCode>Ok</resultCode>" in reply
+    data = {**_PAYMENT_SHAPE, "id": str(payment_id), "status": "captured" if approved else "failed"}
+    text = json.dumps(data)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(_OUTCOME_UPDATE_SQL, [payment_id])
+        cursor.execute(_EVENT_SQL, ["evt_" + secrets.token_hex(12), merchant_id, text])
+        cursor.execute(_LOG_AND_CLAIM_SQL, [payment_id, json.dumps({"approved": approved}), payment_id, text, claim_id])
+    client.delete(f"floor:payment:{payment_id}")  # the cache entry, after commit
+    return data
+
+
+_XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
+# The payment as the API shows it (the event's data and the response), with the product's 28 fields.
+_PAYMENT_SHAPE = {
+    "id": "",
+    "external_id": "pay_0123456789abcdef01234567",
+    "amount": "25.99",
+    "currency": "USD",
+    "status": "",
+    "payment_method": "card",
+    "customer_id": "floor",
+    "customer_email": "",
+    "customer_name": "",
+    "customer_phone": "",
+    "card_last_four": "4242",
+    "card_brand": "visa",
+    "description": "",
+    "metadata": {},
+    "processor_response_code": "1",
+    "processor_response_message": "This transaction has been approved.",
+    "processor_transaction_id": "60000000001",
+    "authorized_amount": "25.99",
+    "captured_amount": "25.99",
+    "refunded_amount": "0.00",
+    "refund_count": 0,
+    "refunds": [],
+    "subscription_id": None,
+    "created_at": "2026-12-01T00:00:00.000000Z",
+    "updated_at": "2026-12-01T00:00:00.000000Z",
+    "processed_at": "2026-12-01T00:00:00.000000Z",
+    "settled_at": None,
+    "is_test": True,
+}
 
 
 def _floor_write(merchant_id: str) -> dict:
@@ -76,6 +223,8 @@ def _django_floor(request):
         merchant_id = str(uuid.UUID(request.GET.get("merchant", "")))
     except ValueError:
         return JsonResponse({"error": "bad merchant id"}, status=400)
+    if request.path == DJANGO_POST_PATH:
+        return JsonResponse({"data": _floor_post(merchant_id)}, status=201)
     with connection.cursor() as cursor:
         if request.path == DJANGO_WRITE_PATH:
             cursor.execute(INSERT_SQL, [merchant_id, 1000])
@@ -104,7 +253,7 @@ def _pooled() -> bool:
 
 def application(environ, start_response):
     path = environ.get("PATH_INFO")
-    if path in (DJANGO_READ_PATH, DJANGO_WRITE_PATH):
+    if path in (DJANGO_READ_PATH, DJANGO_WRITE_PATH, DJANGO_POST_PATH):
         return _bare_django(environ, start_response)  # ends each request as Django does (pool included)
     if path not in (WRITE_PATH, "/__floor"):
         return floor_application(environ, start_response)

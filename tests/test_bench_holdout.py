@@ -3,6 +3,7 @@ needs wrk and the whole stack: `make bench-holdout`)."""
 
 import argparse
 import os
+from decimal import Decimal
 
 import pytest
 
@@ -63,3 +64,45 @@ def test_every_scenario_names_a_latency_and_floors_that_exist():
         assert scenario.floor is None or scenario.floor in names, scenario
         assert scenario.django_floor is None or scenario.django_floor in names, scenario
         assert (LUA / scenario.script).is_file(), scenario
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_the_post_io_floor_does_a_posts_writes_and_charges_at_the_processor(anet_sandbox, merchant):
+    """The floor the POST is divided by does the real work: the claim, the pending row and its log, an
+    approved charge at the emulator with a fresh reference each time, the captured row, its event and
+    the claim completed with the response it gave."""
+    from django.db import connection
+
+    from bench import holdout_wsgi
+
+    holdout_wsgi._processor.cache_clear()  # built from the settings the emulator fixture set
+    with connection.cursor() as cursor:
+        for ddl in (holdout_wsgi.WRITE_TABLE_DDL, *holdout_wsgi.POST_TABLES_DDL):
+            cursor.execute(ddl)
+    try:
+        first = holdout_wsgi._floor_post(str(merchant.pk))
+        second = holdout_wsgi._floor_post(str(merchant.pk))
+        assert first["status"] == second["status"] == "captured"
+        charged = list(anet_sandbox.state.transactions.values())
+        assert len(charged) == 2 and {t.amount for t in charged} == {Decimal("25.99")}
+        assert len({t.invoice_number for t in charged}) == 2  # a fresh reference each time: no duplicate
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT status FROM bench_floor_write WHERE id IN (%s, %s)", [first["id"], second["id"]])
+            assert [row[0] for row in cursor.fetchall()] == ["captured", "captured"]
+            cursor.execute("SELECT kind FROM bench_floor_post_log WHERE payment_id = %s ORDER BY id", [first["id"]])
+            assert [row[0] for row in cursor.fetchall()] == ["charge.request", "charge.response", "status_change"]
+            cursor.execute("SELECT count(*) FROM bench_floor_post_event WHERE merchant_id = %s", [str(merchant.pk)])
+            assert cursor.fetchone()[0] == 2
+            cursor.execute("SELECT status, body FROM bench_floor_post_claim ORDER BY id")
+            claims = cursor.fetchall()
+            assert [status for status, _ in claims] == ["completed", "completed"]
+            assert '"status": "captured"' in claims[0][1]
+    finally:
+        holdout_wsgi._processor.cache_clear()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TABLE IF EXISTS bench_floor_write, bench_floor_post_claim, bench_floor_post_log, "
+                "bench_floor_post_event"
+            )
