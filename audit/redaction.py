@@ -16,6 +16,7 @@ Applied recursively to dicts and lists before anything is stored:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -107,6 +108,7 @@ _BEARER = re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=\-]{8,}")
 _KEY_LOOKING = re.compile(r"^(?:ek_(?:test|live)_[0-9a-f]{8,}\.\S+|[A-Za-z0-9_\-]{32,}|sk_\S+|whsec_\S+)$")
 
 MAX_DEPTH = 20
+_DIGIT = re.compile(r"\d")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -136,7 +138,7 @@ def redact_string(text: str) -> str:
         return text
     if "\x00" in text:  # PostgreSQL stores no NUL in text or jsonb: keep it visible, escaped
         text = text.replace("\x00", "\\u0000")
-    if any(c.isdigit() for c in text):
+    if _DIGIT.search(text):  # a card number needs digits (the same \d as PAN_CANDIDATE's)
         text = PAN_CANDIDATE.sub(_mask_pan, text)
     if "whsec_" in text:
         text = _WHSEC.sub(REDACTED, text)
@@ -156,7 +158,28 @@ _NOT_SECRET_SUFFIXES = ("_id", "_ids", "_at", "_type", "_count", "_prefix", "_hi
 
 
 def is_secret_key(key: str) -> bool:
-    name = _normalize(key)
+    return _names_secret(_normalize(key))
+
+
+def _key_info(key: str) -> tuple[str, str, bool]:
+    """A dict key as stored (NUL escaped), its normalized name, and whether it names a secret."""
+    if len(key) > 64:
+        return _key_info_of(key)
+    return _cached_key_info(key)
+
+
+def _key_info_of(key: str) -> tuple[str, str, bool]:
+    escaped = key.replace("\x00", "\\u0000")
+    name = _normalize(escaped)
+    return escaped, name, _names_secret(name)
+
+
+# The same few dozen keys come back in every request: each is worked out once per process. Bounded in
+# number and in length (a client sending new or huge keys each time only evicts old ones).
+_cached_key_info = functools.lru_cache(maxsize=2048)(_key_info_of)
+
+
+def _names_secret(name: str) -> bool:
     if name in SECRET_KEYS:
         return True
     if name.endswith(_NOT_SECRET_SUFFIXES):
@@ -181,11 +204,10 @@ def redact(value: Any, *, keep_pii: bool = False, _depth: int = 0) -> Any:
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for raw_key, item in value.items():
-            key = str(raw_key).replace("\x00", "\\u0000")
-            name = _normalize(key)
+            key, name, secret = _key_info(raw_key if type(raw_key) is str else str(raw_key))
             if item is None or item == "":
                 out[key] = item
-            elif is_secret_key(key) or (name in KEY_LIKE and isinstance(item, str) and _KEY_LOOKING.match(item)):
+            elif secret or (name in KEY_LIKE and isinstance(item, str) and _KEY_LOOKING.match(item)):
                 out[key] = REDACTED
             elif not keep_pii and name in PII_KEYS and isinstance(item, str | int):
                 out[key] = pii_fingerprint(item)

@@ -106,3 +106,20 @@ def test_nul_characters_are_escaped_so_postgresql_can_store_the_row():
     from audit.redaction import redact
 
     assert redact({"note\x00": "a\x00b", "list": ["\x00"]}) == {"note\\u0000": "a\\u0000b", "list": ["\\u0000"]}
+
+
+def test_keys_are_judged_the_same_cached_or_not_and_huge_keys_are_not_kept():
+    from audit import redaction
+
+    redaction._cached_key_info.cache_clear()
+    value = {" Client-Secret": "hunter2", "pass\x00word": "x", "order": "4242424242424242", "n": 7}
+    first, again = redact(value), redact(value)  # the second from the cache
+    assert first == again
+    assert first[" Client-Secret"] == REDACTED and first["order"] == REDACTED_PAN
+    assert "pass\\u0000word" in first and "pass\x00word" not in first  # NUL escaped, as stored
+    assert redaction._cached_key_info.cache_info().hits >= 4
+    huge = "password" + "x" * 100_000
+    before = redaction._cached_key_info.cache_info().currsize
+    assert redact({huge: "hunter2"}) == {huge: REDACTED}
+    assert redaction._cached_key_info.cache_info().currsize == before  # a 100 kB key is not cached
+    assert redaction._cached_key_info.cache_info().maxsize == 2048
