@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 from payments.tests.factories import create
 
-pytestmark = [pytest.mark.redis]
+pytestmark = [pytest.mark.redis, pytest.mark.postgres]  # the round trips of PostgreSQL (SQLite: one by one)
 
 
 def _kind(sql: str) -> str:

@@ -85,8 +85,9 @@ def test_creating_a_payment_costs_a_fixed_set_of_statements(api_client, anet_san
     # Five queries: the claim; the intent (payment + charge.request, one query); the outcome (one
     # conditional update, no lock first; the event with its sequence number; both log entries with the
     # key's completion, one query). The merchant and its webhook endpoints (cached) are not read and a
-    # new payment's (empty) refunds are not queried.
-    assert len(touched) == 5, touched
+    # new payment's (empty) refunds are not queried. Elsewhere (SQLite, `make run`) the same seven
+    # statements go one by one.
+    assert len(touched) == (5 if connection.vendor == "postgresql" else 7), touched
     assert not any('FROM "webhooks_webhookendpoint"' in sql for sql in touched)
     assert not any('FROM "accounts_merchant"' in sql for sql in touched)
     assert not any('FROM "payments_refund"' in sql for sql in touched)
