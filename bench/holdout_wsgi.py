@@ -151,7 +151,7 @@ def _floor_post(merchant_id: str) -> dict:
         "POST", url, body=document.replace(_REFERENCE.encode(), reference.encode()), headers=_XML_HEADERS
     ).data
     approved = b"<resultCode>Ok</resultCode>" in reply
-    data = {**_PAYMENT_SHAPE, "id": str(payment_id), "status": "captured" if approved else "failed"}
+    data = {**_payment_shape(), "id": str(payment_id), "status": "captured" if approved else "failed"}
     text = json.dumps(data)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_OUTCOME_UPDATE_SQL, [payment_id])
@@ -162,37 +162,14 @@ def _floor_post(merchant_id: str) -> dict:
 
 
 _XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
-# The payment as the API shows it (the event's data and the response), with the product's 28 fields.
-_PAYMENT_SHAPE = {
-    "id": "",
-    "external_id": "pay_0123456789abcdef01234567",
-    "amount": "25.99",
-    "currency": "USD",
-    "status": "",
-    "payment_method": "card",
-    "customer_id": "floor",
-    "customer_email": "",
-    "customer_name": "",
-    "customer_phone": "",
-    "card_last_four": "4242",
-    "card_brand": "visa",
-    "description": "",
-    "metadata": {},
-    "processor_response_code": "1",
-    "processor_response_message": "This transaction has been approved.",
-    "processor_transaction_id": "60000000001",
-    "authorized_amount": "25.99",
-    "captured_amount": "25.99",
-    "refunded_amount": "0.00",
-    "refund_count": 0,
-    "refunds": [],
-    "subscription_id": None,
-    "created_at": "2026-12-01T00:00:00.000000Z",
-    "updated_at": "2026-12-01T00:00:00.000000Z",
-    "processed_at": "2026-12-01T00:00:00.000000Z",
-    "settled_at": None,
-    "is_test": True,
-}
+
+
+@functools.cache
+def _payment_shape() -> dict[str, Any]:
+    """The payment as the API shows it (the event's data and the response): the schema's own example."""
+    from payments.api.views import PAYMENT_EXAMPLE
+
+    return dict(PAYMENT_EXAMPLE)
 
 
 def _floor_write(merchant_id: str) -> dict:
