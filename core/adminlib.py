@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import quote
 from django.core.exceptions import ImproperlyConfigured
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -157,8 +158,10 @@ def model_fields(model, *, money: dict[str, str] | None = None, exclude: Iterabl
 
 
 def change_url(obj) -> str:
+    """The admin page of ``obj``. Its key is quoted as the admin quotes it in its own links: the admin
+    reads ``_24`` in a key as ``$`` (``evt_24...``, ``ntf_24...`` would name another row)."""
     opts = obj._meta
-    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
 
 
 # -- audited staff actions ------------------------------------------------------------------------

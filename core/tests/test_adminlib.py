@@ -11,6 +11,7 @@ from django.test import RequestFactory
 
 from audit.models import AuditLog
 from core import adminlib
+from core.adminlib import change_url
 
 
 def test_status_display_tags_test_objects_only_when_asked():
@@ -53,3 +54,14 @@ def test_without_a_recorder_a_staff_action_fails_rather_than_going_unrecorded(me
     with pytest.raises(ImproperlyConfigured):
         adminlib.audit_admin_action(_request(), merchant, "suspend")
     assert not AuditLog.objects.filter(action="admin.merchant.suspend").exists()
+
+
+@pytest.mark.django_db
+def test_change_url_quotes_keys_the_admin_would_read_as_escapes(admin_client, merchant):
+    """``evt_24...``: unquoted, the admin reads ``_24`` as ``$`` and answers "no such object" (302)."""
+    from webhooks.tests.factories import EventFactory
+
+    event = EventFactory(id="evt_24c1a101f86dd60df2dc0941", merchant=merchant)
+    assert change_url(event).endswith("/evt_5F24c1a101f86dd60df2dc0941/change/")
+    assert admin_client.get(change_url(event)).status_code == 200
+    assert admin_client.get(f"/admin/webhooks/event/{event.pk}/change/").status_code == 302  # the trap
