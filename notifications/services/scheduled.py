@@ -17,6 +17,10 @@ from .queueing import notification_queue
 
 Channel = Notification.Channel
 
+# How long after one alert about a failing endpoint the next may go: a day, less half an hour so that
+# the hourly run a day later is not held back by a few seconds of beat jitter.
+ALERT_AGAIN_AFTER = timedelta(hours=23, minutes=30)
+
 
 def renewal_reminders_queue(*, today: date) -> int:
     """Remind customers of merchants that turned reminders on, N days before the next charge."""
@@ -140,6 +144,19 @@ def webhook_failure_alerts_queue(*, now=None) -> int:
             "hours": settings.NOTIFICATION_WEBHOOK_FAILING_HOURS,
         }
         with transaction.atomic():
+            # Once a day is a rolling day, not a calendar date: the job runs hourly, and a key on the
+            # date alone alerted at 23:40 and again at 00:40. The lock on the endpoint makes two runs
+            # at once (a beat restarted mid-run) decide one after the other.
+            WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+            if Notification.objects.filter(
+                merchant_id=endpoint.merchant_id,
+                kind=Kind.WEBHOOK_ENDPOINT_FAILING,
+                object_type="webhook_endpoint",
+                object_id=str(endpoint.pk),
+                resent_from__isnull=True,
+                created_at__gt=now - ALERT_AGAIN_AFTER,
+            ).exists():
+                continue
             if notification_queue(
                 merchant_id=endpoint.merchant_id,
                 kind=Kind.WEBHOOK_ENDPOINT_FAILING,

@@ -96,24 +96,37 @@ def test_merchant_is_alerted_once_a_day_about_an_endpoint_failing_for_a_day(merc
     delivery = EventDeliveryFactory(
         event=event, endpoint=endpoint, status="failed", attempt_count=8, last_status_code=500
     )
-    now = timezone.now()
+    # The hourly run at 23:40: the next runs cross midnight (it failed CI once at 23:01, when the
+    # alert was keyed on the calendar date and went again an hour later).
+    now = timezone.now().replace(hour=23, minute=40, second=0, microsecond=0) - timedelta(days=2)
+    EventDelivery.objects.filter(pk=delivery.pk).update(created_at=now - timedelta(hours=23))
     assert webhook_failure_alerts_queue(now=now) == 0  # failing for less than a day
     EventDelivery.objects.filter(pk=delivery.pk).update(created_at=now - timedelta(hours=25))
     with commit():
         assert webhook_failure_alerts_queue(now=now) == 1
-        assert webhook_failure_alerts_queue(now=now + timedelta(hours=1)) == 0
+        Notification.objects.filter(kind="webhook_endpoint_failing").update(created_at=now + timedelta(seconds=5))
+        for hours in (1, 2, 12, 23):
+            assert webhook_failure_alerts_queue(now=now + timedelta(hours=hours)) == 0, hours
     (message,) = mail.outbox
     assert message.to == ["ops@merchant.example"]
     assert "https://hooks.example.com/x" in message.subject and "24 hours" in message.body
-    # A delivery that succeeded meanwhile means the endpoint is not failing.
+    # A day later, a few seconds early by the beat's clock, and still failing: the second alert.
+    with commit():
+        assert webhook_failure_alerts_queue(now=now + timedelta(hours=24)) == 1
+        second = Notification.objects.filter(kind="webhook_endpoint_failing").order_by("-created_at").first()
+        Notification.objects.filter(pk=second.pk).update(created_at=now + timedelta(hours=24))
+        assert webhook_failure_alerts_queue(now=now + timedelta(hours=25)) == 0
+    assert len(mail.outbox) == 2
+    # A delivery that succeeded meanwhile means the endpoint is not failing, though a day has passed.
     EventDeliveryFactory(
         event=EventFactory(merchant=merchant, type="payment.captured", data={}),
         endpoint=endpoint,
         status="succeeded",
         attempt_count=1,
-        completed_at=now,
+        completed_at=now + timedelta(hours=47),
     )
-    assert webhook_failure_alerts_queue(now=now + timedelta(days=1)) == 0
+    assert webhook_failure_alerts_queue(now=now + timedelta(hours=48)) == 0
+    assert Notification.objects.filter(kind="webhook_endpoint_failing").count() == 2
 
 
 def test_gdpr_export_lists_notifications_and_erasure_pseudonymises_addresses(api_client, anet_sandbox, commit):
