@@ -152,11 +152,7 @@ def _claim(**fields: Any) -> IdempotencyRecord:
     itself (one round trip instead of BEGIN/INSERT/COMMIT) and a duplicate key leaves nothing to roll
     back; inside one (tests, a caller's atomic block) a savepoint keeps the caller's transaction usable."""
     record = IdempotencyRecord(**fields)
-    if transaction.get_connection().in_atomic_block:
-        with transaction.atomic():
-            sqlwrite.insert_row(record)
-    else:
-        sqlwrite.insert_row(record)
+    sqlwrite.insert_row(record, savepoint=True)
     return record
 
 

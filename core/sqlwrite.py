@@ -68,10 +68,16 @@ def insert_statement(objs: Sequence[Model]) -> Statement:
     for obj in objs:
         if type(obj) is not model:
             raise TypeError("insert_statement: rows of one model only")
-        for field in fields:
-            value = _plain(field.pre_save(obj, add=True), field)
-            params.append(field.get_db_prep_save(value, connection=connection))
+        params += _row_params(obj, fields, connection)
     return head + ", ".join([placeholders] * len(objs)), params
+
+
+def _row_params(obj: Model, fields: Iterable[Any], connection) -> list[Any]:
+    """The values of ``fields`` of ``obj`` as an INSERT sends them: each field's ``pre_save(add=True)``
+    (``auto_now_add`` sets the instance's timestamp), then ``get_db_prep_save``."""
+    return [
+        field.get_db_prep_save(_plain(field.pre_save(obj, add=True), field), connection=connection) for field in fields
+    ]
 
 
 def insert_select_statement(obj: Model, *, computed: dict[str, str]) -> Statement:
@@ -81,23 +87,24 @@ def insert_select_statement(obj: Model, *, computed: dict[str, str]) -> Statemen
     model = type(obj)
     fields, head = insert_columns(model)
     connection = connections[write_alias(model)]
-    values, params = [], []
-    for field in fields:
-        if field.attname in computed:
-            values.append(computed[field.attname])
-            continue
-        values.append("%s")
-        params.append(field.get_db_prep_save(_plain(field.pre_save(obj, add=True), field), connection=connection))
-    if set(computed) - {f.attname for f in fields}:
-        raise ValueError(f"not columns of {model.__name__}: {sorted(set(computed) - {f.attname for f in fields})}")
+    unknown = set(computed) - {f.attname for f in fields}
+    if unknown:
+        raise ValueError(f"not columns of {model.__name__}: {sorted(unknown)}")
+    values = [computed.get(field.attname, "%s") for field in fields]
+    params = _row_params(obj, [f for f in fields if f.attname not in computed], connection)
     return head.removesuffix("VALUES ") + "SELECT " + ", ".join(values), params
 
 
-def insert_row(obj: Model) -> None:
+def insert_row(obj: Model, *, savepoint: bool = False) -> None:
     """INSERT ``obj`` (one round trip, no transaction of its own), as ``save()`` would: its
     auto-numbered key, if it has one, is read back with ``RETURNING``. Raises ``IntegrityError`` as the
-    ORM does; inside a transaction the caller's savepoint, if it wants one, is its own."""
+    ORM does. Inside a transaction, ``savepoint=True`` runs it in a savepoint (as ``execute_together``
+    does), so the caller can catch the error and go on; outside one it changes nothing."""
     model = type(obj)
+    if savepoint and connections[write_alias(model)].in_atomic_block:
+        with transaction.atomic(using=write_alias(model)):
+            insert_row(obj)
+        return
     sql, params = insert_statement([obj])
     pk = model._meta.pk
     auto = _auto_numbered(pk)

@@ -17,15 +17,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+COMMANDS = ("run_schedule", "runserver", "anet_sandbox")
 
 STANDIN = textwrap.dedent(
     """\
-    import signal, sys, time
+    import os, signal, sys, time
     command = sys.argv[2]
     if command == "run_schedule" and "{stubborn}" == "1":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-    print("started", command, flush=True)
+    # One write of the whole line: the three stand-ins share the log, and an unbuffered print()
+    # writes its arguments one by one ("startedstarted  runserver..." once made the wait time out).
+    os.write(1, f"started {{command}}\\n".encode())
     time.sleep(120)
     """
 )
@@ -54,7 +57,7 @@ def _start(tmp_path: Path, *, stubborn: bool) -> tuple[subprocess.Popen, Path]:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 20
-    while log.read_text().count("started ") < 3:
+    while not all(f"started {command}" in log.read_text() for command in COMMANDS):
         assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
         time.sleep(0.05)
     return proc, log

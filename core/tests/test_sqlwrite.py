@@ -101,6 +101,22 @@ def test_a_savepoint_keeps_the_callers_transaction_usable_after_a_failure(mercha
         Payment.objects.count()  # without one, the transaction is aborted (as after an ORM statement)
 
 
+def test_insert_row_with_a_savepoint_keeps_the_callers_transaction_usable(merchant):
+    expires = timezone.now() + timedelta(hours=1)
+    sqlwrite.insert_row(IdempotencyRecord(merchant=merchant, key="k", fingerprint="f", expires_at=expires))
+    with transaction.atomic():
+        clash = IdempotencyRecord(merchant=merchant, key="k", fingerprint="g", expires_at=expires)
+        with pytest.raises(IntegrityError):
+            sqlwrite.insert_row(clash, savepoint=True)
+        assert clash.pk is None and clash._state.adding  # not taken for a stored row
+        assert IdempotencyRecord.objects.get(key="k").fingerprint == "f"  # still usable
+        sqlwrite.insert_row(IdempotencyRecord(merchant=merchant, key="k2", fingerprint="f", expires_at=expires))
+    assert IdempotencyRecord.objects.filter(merchant=merchant).count() == 2
+    with pytest.raises(IntegrityError), transaction.atomic():
+        sqlwrite.insert_row(IdempotencyRecord(merchant=merchant, key="k", fingerprint="h", expires_at=expires))
+        IdempotencyRecord.objects.count()  # without one, the transaction is aborted
+
+
 def test_a_conditional_update_writes_only_a_matching_row(merchant):
     payment = Payment.objects.create(merchant=merchant, amount=Decimal("5.00"), currency="USD")
     stale = payment.updated_at - timedelta(seconds=1)
