@@ -49,7 +49,7 @@ echo "Authorize.Net emulator: http://127.0.0.1:${EMULATOR_PORT}/xml/v1/request.a
 
 "$PY" manage.py run_schedule --interval "$SCHEDULE_INTERVAL" &
 pids+=($!); names[$!]=scheduler
-echo "Schedule (webhook retries every minute, reconciliation every 5 min, billing every minute) in-process (pid ${pids[-1]})"
+echo "Schedule in-process (pid ${pids[-1]}): each entry prints when it runs (schedule: ...), then each run (ran ...)"
 
 if [ -z "${EMAIL_URL:-}" ]; then echo "Emails sent (receipts, notices): files in var/sent-mail/; SMS: printed here"; fi
 "$PY" manage.py runserver "127.0.0.1:${PORT}" --noreload &

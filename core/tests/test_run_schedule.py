@@ -203,3 +203,38 @@ def test_a_stop_signal_that_lands_inside_a_task_still_ends_the_loop(settings):
         signals.signal(signals.SIGTERM, previous[0])
         signals.signal(signals.SIGINT, previous[1])
     assert CALLS == ["task"]  # stopped after the running task, started nothing more
+
+
+def test_each_kind_of_schedule_is_described_as_it_runs():
+    from celery.schedules import crontab
+
+    from core.management.commands.run_schedule import describe
+
+    assert describe(20) == "every 20 s"
+    assert describe(timedelta(seconds=90)) == "every 90 s"
+    assert describe(timedelta(minutes=5)) == "every 5 min"
+    assert describe(timedelta(hours=1)) == "every 1 h"
+    assert describe(0.5) == "every 0.5 s"
+    assert describe(crontab(minute=40)) == "cron 40 * * * * (UTC)"
+    assert describe(crontab(hour=7, minute=0, day_of_week="mon")) == "cron 0 7 * * mon (UTC)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_schedule_prints_when_each_real_entry_runs_before_running_it(recorded, settings):
+    """What `make run` shows at start is read from the schedule it runs (a hard-coded banner once said
+    'webhook retries every minute' while they ran every 20 s)."""
+    import io
+
+    from django.core.management import call_command
+
+    from core.management.commands.run_schedule import describe
+
+    out = io.StringIO()
+    call_command("run_schedule", "--once", stdout=out)
+    lines = out.getvalue().splitlines()
+    described = [line for line in lines if line.startswith("schedule: ")]
+    assert [line.split()[1] for line in described] == list(settings.CELERY_BEAT_SCHEDULE)
+    settings_seconds = float(settings.WEBHOOK_RETRY_POLL_SECONDS)
+    assert f"schedule: webhooks.retry_due_deliveries {describe(settings_seconds)}" in lines
+    assert "schedule: notifications.webhook_failures cron 40 * * * * (UTC)" in lines
+    assert lines.index(described[-1]) < min(i for i, line in enumerate(lines) if line.startswith("ran "))
