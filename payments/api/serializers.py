@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
-from decimal import Decimal
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.fields import MetadataField, PhoneNumberField, StrictBooleanField
-from core.money import AmountField, format_amount, parse_amount, supported_currencies, validate_currency
+from core.money import AmountField, parse_amount, supported_currencies, validate_currency
 from core.serializers import SerializerMixinBase, non_string_errors
 from payments.models import Payment, Refund
 
@@ -113,110 +110,6 @@ class PaymentSerializer(serializers.ModelSerializer):
             "is_test",
         )
         read_only_fields = fields
-
-
-# The payment as the API shows it, built as plain data: what ``PaymentSerializer(payment).data`` gives
-# (the serializer stays the schema's definition and the test's oracle, payments/tests/
-# test_payments_serialization.py), at a fraction of the cost: DRF runs get_attribute and
-# to_representation per field and per row (~0.05 ms a payment, with ~0.8 ms to build the serializer).
-_TEXT_FIELDS = (
-    "currency",
-    "status",
-    "payment_method",
-    "customer_id",
-    "customer_email",
-    "customer_name",
-    "customer_phone",
-    "card_last_four",
-    "card_brand",
-    "description",
-)
-_PROCESSOR_FIELDS = ("processor_response_code", "processor_response_message", "processor_transaction_id")
-
-
-def _text(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _instant(value: Any, zone: Any = None) -> str | None:
-    """A datetime as DRF's ``DateTimeField`` writes it under ``DATETIME_FORMAT = "iso-8601"``;
-    ``zone``: the current time zone when the caller has looked it up already (once per payload: the
-    lookup goes through asgiref's Local, 4 a payment made it 10 % of a list page's CPU)."""
-    if not value:
-        return None
-    if timezone.is_aware(value):
-        value = value.astimezone(zone or timezone.get_current_timezone())
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _amount(value: Decimal | None, currency: str) -> str | None:
-    return None if value is None else format_amount(value, currency)
-
-
-def refund_payload(refund: Refund, *, currency: str) -> dict[str, Any]:
-    """One refund as the API shows it inside its payment (``currency``: the payment's)."""
-    return {
-        "id": str(refund.pk),
-        "amount": _amount(refund.amount, currency or "USD"),
-        "status": _text(refund.status),
-        "reason": _text(refund.reason),
-        "processor_transaction_id": _text(refund.processor_transaction_id),
-        "created_at": _instant(refund.created_at),
-    }
-
-
-def payment_payload(payment: Payment, *, refunds: Iterable[Refund] | None = None) -> dict[str, Any]:
-    """The payment as the API returns it (``PaymentSerializer``'s output, key order included).
-
-    ``refunds``: the payment's refunds when the caller knows them (e.g. none for a payment it
-    created a moment ago under its lock); by default ``payment.refunds.all()`` (its prefetch when
-    there is one, else one query).
-    """
-    currency = payment.currency or "USD"
-    data: dict[str, Any] = {
-        "id": str(payment.pk),
-        "external_id": _text(payment.external_id),
-        "amount": _amount(payment.amount, currency),
-    }
-    for name in _TEXT_FIELDS:
-        data[name] = _text(getattr(payment, name))
-    metadata = payment.metadata
-    data["metadata"] = None if metadata is None else {str(key): value for key, value in metadata.items()}
-    for name in _PROCESSOR_FIELDS:
-        data[name] = _text(getattr(payment, name))
-    data["authorized_amount"] = _amount(payment.authorized_amount, currency)
-    data["captured_amount"] = _amount(payment.captured_amount, currency)
-    data["refunded_amount"] = _amount(payment.refunded_amount, currency)
-    data["refund_count"] = None if payment.refund_count is None else int(payment.refund_count)
-    rows = payment.refunds.all() if refunds is None else refunds
-    data["refunds"] = [refund_payload(refund, currency=currency) for refund in rows]
-    data["subscription_id"] = _text(payment.subscription_id)
-    zone = timezone.get_current_timezone()
-    data["created_at"] = _instant(payment.created_at, zone)
-    data["updated_at"] = _instant(payment.updated_at, zone)
-    data["processed_at"] = _instant(payment.processed_at, zone)
-    data["settled_at"] = _instant(payment.settled_at, zone)
-    data["is_test"] = None if payment.is_test is None else bool(payment.is_test)
-    return data
-
-
-def payment_data(payment: Payment, *, refunds: Iterable[Refund] | None = None) -> dict[str, Any]:
-    """The payment exactly as the API returns it, as plain JSON-ready data (webhook events use it):
-    a copy that shares nothing with the payment (its metadata included)."""
-    return json.loads(json.dumps(payment_payload(payment, refunds=refunds)))
-
-
-def payments_data(payments: Iterable[Payment]) -> list[dict[str, Any]]:
-    """A page of payments as ``PaymentSerializer(payments, many=True).data`` gives them, the page's
-    refunds read in one query, from the database the page came from (a replica or the primary)."""
-    payments = list(payments)
-    if not payments:
-        return []
-    refunds: dict[Any, list[Refund]] = {payment.pk: [] for payment in payments}
-    for refund in Refund.objects.using(payments[0]._state.db).filter(payment_id__in=list(refunds)):
-        refunds[refund.payment_id].append(refund)  # in Refund's ordering, as payment.refunds.all()
-    return [payment_payload(payment, refunds=refunds[payment.pk]) for payment in payments]
 
 
 # --- input --------------------------------------------------------------------------------------

@@ -26,12 +26,11 @@ from payments.api.serializers import (
     PaymentSerializer,
     PaymentUpdateSerializer,
     RefundCreateSerializer,
-    payments_data,
 )
 from payments.cache import payment_cache_fill, payment_cache_read
 from payments.filters import PaymentFilter
 from payments.models import Payment, PaymentStatus
-from payments.payloads import payment_payload
+from payments.payloads import payment_payload, payments_payload
 from payments.selectors import payment_get, payment_list
 
 ERROR_SCHEMA = inline_serializer(
@@ -148,7 +147,7 @@ class PaymentViewSet(viewsets.GenericViewSet):
         queryset = self.filter_queryset(self.get_queryset())
         page = self.paginate_queryset(queryset)
         assert page is not None  # the list is always paginated (core.pagination)
-        return self.get_paginated_response(payments_data(page))
+        return self.get_paginated_response(payments_payload(page))
 
     def retrieve(self, request, pk=None):
         merchant_id = request_principal(request).merchant_id

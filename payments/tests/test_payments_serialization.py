@@ -1,4 +1,4 @@
-"""payment_data builds the payment as plain data: the same output as a fresh PaymentSerializer (the
+"""payment_payload builds the payment as plain data: the same output as a fresh PaymentSerializer (the
 schema's definition), key order included, in any thread."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from payments.api.serializers import PaymentSerializer, payment_data, payment_payload, payments_data
+from payments.api.serializers import PaymentSerializer
 from payments.models import Payment, PaymentStatus, Refund
+from payments.payloads import payment_payload, payments_payload
 from payments.tests.factories import PaymentFactory, RefundFactory
 
 pytestmark = pytest.mark.django_db
@@ -45,12 +46,12 @@ def _payments(merchant) -> list[Payment]:
 def test_payment_data_is_what_a_fresh_serializer_gives(merchant):
     jpy, usd = _payments(merchant)
     for payment in (usd, jpy, usd):  # reused in between
-        assert payment_data(payment) == _fresh(payment)
-    assert payment_data(usd)["amount"] == "25.90"
-    assert payment_data(usd)["refunds"][0]["amount"] == "5.00"
-    assert payment_data(jpy)["amount"] == "1000"
-    assert payment_data(jpy)["authorized_amount"] is None
-    assert json.loads(json.dumps(payments_data([usd, jpy]))) == json.loads(
+        assert payment_payload(payment) == _fresh(payment)
+    assert payment_payload(usd)["amount"] == "25.90"
+    assert payment_payload(usd)["refunds"][0]["amount"] == "5.00"
+    assert payment_payload(jpy)["amount"] == "1000"
+    assert payment_payload(jpy)["authorized_amount"] is None
+    assert json.loads(json.dumps(payments_payload([usd, jpy]))) == json.loads(
         json.dumps(PaymentSerializer([usd, jpy], many=True).data)
     )
 
@@ -63,7 +64,7 @@ def test_threads_never_mix_currencies(merchant):
     def render(n: int) -> bool:
         barrier.wait()
         payment = (usd, jpy)[n % 2]
-        return all(payment_data(payment) == expected[payment.pk] for _ in range(200))
+        return all(payment_payload(payment) == expected[payment.pk] for _ in range(200))
 
     with ThreadPoolExecutor(8) as pool:
         assert all(pool.map(render, range(8)))
