@@ -18,8 +18,7 @@ from django.utils import timezone
 from core.money import format_amount
 from payments.models import Payment, Refund
 
-# The payment's plain text fields, in the API's key order (PaymentSerializer.Meta.fields, which
-# payments/tests/test_payloads.py holds this to, key for key).
+# The payment's plain text fields and its processor's, each group in the API's key order.
 _TEXT_FIELDS = (
     "currency",
     "status",
@@ -33,6 +32,26 @@ _TEXT_FIELDS = (
     "description",
 )
 _PROCESSOR_FIELDS = ("processor_response_code", "processor_response_message", "processor_transaction_id")
+# Every key of a payment as the API shows it, in order: PaymentSerializer (the schema) lists these.
+PAYMENT_FIELDS = (
+    "id",
+    "external_id",
+    "amount",
+    *_TEXT_FIELDS,
+    "metadata",
+    *_PROCESSOR_FIELDS,
+    "authorized_amount",
+    "captured_amount",
+    "refunded_amount",
+    "refund_count",
+    "refunds",
+    "subscription_id",
+    "created_at",
+    "updated_at",
+    "processed_at",
+    "settled_at",
+    "is_test",
+)
 
 
 def _text(value: Any) -> str | None:

@@ -12,6 +12,7 @@ from core.fields import MetadataField, PhoneNumberField, StrictBooleanField
 from core.money import AmountField, parse_amount, supported_currencies, validate_currency
 from core.serializers import SerializerMixinBase, non_string_errors
 from payments.models import Payment, Refund
+from payments.payloads import PAYMENT_FIELDS
 
 MAX_METADATA_BYTES = 16 * 1024
 AMOUNT_SCHEMA = {"type": "string", "pattern": r"^\d+(\.\d+)?$", "example": "25.99"}
@@ -79,36 +80,7 @@ class PaymentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Payment
-        fields = (
-            "id",
-            "external_id",
-            "amount",
-            "currency",
-            "status",
-            "payment_method",
-            "customer_id",
-            "customer_email",
-            "customer_name",
-            "customer_phone",
-            "card_last_four",
-            "card_brand",
-            "description",
-            "metadata",
-            "processor_response_code",
-            "processor_response_message",
-            "processor_transaction_id",
-            "authorized_amount",
-            "captured_amount",
-            "refunded_amount",
-            "refund_count",
-            "refunds",
-            "subscription_id",
-            "created_at",
-            "updated_at",
-            "processed_at",
-            "settled_at",
-            "is_test",
-        )
+        fields = PAYMENT_FIELDS  # the keys payment_payload writes, in its order
         read_only_fields = fields
 
 
