@@ -191,6 +191,26 @@ def audit_admin_action(request, obj, verb: str, *, data: Any = None, result: Any
     )
 
 
+def admin_action_each(modeladmin, request, objects: Iterable[Any], *, verb: str, run: Callable[[Any], Any]) -> None:
+    """Run a staff action's service on each selected object (``run(obj)`` returns it updated): a
+    refusal (``EasyPayError``) is audited and shown as that object's error and the others go on;
+    each success is audited with the status it reached and shown."""
+    from django.contrib import messages
+
+    from .errors import EasyPayError
+
+    for obj in objects:
+        try:
+            updated = run(obj)
+        except EasyPayError as exc:
+            result = {"error": exc.code, "message": exc.message}
+            audit_admin_action(request, obj, verb, result=result, status_code=exc.status_code)
+            modeladmin.message_user(request, f"{obj.external_id}: {exc.message}", messages.ERROR)
+            continue
+        audit_admin_action(request, obj, verb, result={"status": updated.status})
+        modeladmin.message_user(request, f"{obj.external_id}: {updated.status}.", messages.SUCCESS)
+
+
 if TYPE_CHECKING:
     # What the mixins below are mixed into: the type checker sees ModelAdmin's methods they extend.
     _AdminBase = admin.ModelAdmin[Any]

@@ -21,6 +21,7 @@ from core.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
     ReturnToObjectMixin,
+    admin_action_each,
     audit_admin_action,
     confirmation_page,
     model_fields,
@@ -298,21 +299,7 @@ class PaymentAdmin(ReturnToObjectMixin, ReadOnlyModelAdmin):
             return confirmation_page(
                 self, request, queryset, action=action, title=title, rows=self._rows(payments, with_amount=False)
             )
-        for payment in payments:
-            try:
-                updated = service(payment=payment)
-            except EasyPayError as exc:
-                audit_admin_action(
-                    request,
-                    payment,
-                    verb,
-                    result={"error": exc.code, "message": exc.message},
-                    status_code=exc.status_code,
-                )
-                self.message_user(request, f"{payment.external_id}: {exc.message}", messages.ERROR)
-                continue
-            audit_admin_action(request, payment, verb, result={"status": updated.status})
-            self.message_user(request, f"{payment.external_id}: {updated.status}.", messages.SUCCESS)
+        admin_action_each(self, request, payments, verb=verb, run=lambda payment: service(payment=payment))
         return None
 
     @admin.action(description="Capture selected authorized payments", permissions=["capture"])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from django.contrib import admin, messages
+from django.contrib import admin
 
 from core.adminlib import (
     ReadOnlyModelAdmin,
     ReadOnlyTabularInline,
-    audit_admin_action,
+    admin_action_each,
     confirmation_page,
     model_fields,
     money_display,
@@ -17,7 +17,6 @@ from core.adminlib import (
     status_display,
     truncated_display,
 )
-from core.exceptions import EasyPayError
 
 from .models import BillingAttempt, Subscription
 from .services import subscription_cancel, subscription_pause, subscription_resume
@@ -84,17 +83,7 @@ class SubscriptionAdmin(ReadOnlyModelAdmin):
                 for s in subs
             ]
             return confirmation_page(self, request, queryset, action=action, title=title, rows=rows)
-        for sub in subs:
-            try:
-                updated = service(subscription=sub)
-            except EasyPayError as exc:
-                audit_admin_action(
-                    request, sub, verb, result={"error": exc.code, "message": exc.message}, status_code=exc.status_code
-                )
-                self.message_user(request, f"{sub.external_id}: {exc.message}", messages.ERROR)
-                continue
-            audit_admin_action(request, sub, verb, result={"status": updated.status})
-            self.message_user(request, f"{sub.external_id}: {updated.status}.", messages.SUCCESS)
+        admin_action_each(self, request, subs, verb=verb, run=lambda sub: service(subscription=sub))
         return None
 
     @admin.action(description="Pause selected subscriptions", permissions=["manage"])

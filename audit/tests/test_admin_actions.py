@@ -150,6 +150,27 @@ def test_finance_captures_and_voids_through_the_services(staff_client, authorize
 
 
 @pytest.mark.django_db
+def test_a_refused_payment_in_an_action_is_shown_and_audited_and_the_others_go_on(
+    staff_client, authorized_payment, captured_payment
+):
+    from django.contrib.messages import get_messages
+
+    client = staff_client("finance")
+    response = _action(client, CHANGELIST, "capture_payments", [captured_payment.pk, authorized_payment.pk], post="yes")
+    assert response.status_code == 302
+    assert Payment.objects.get(pk=authorized_payment.pk).status == "captured"
+    assert Payment.objects.get(pk=captured_payment.pk).captured_amount == Decimal("250.00")  # unchanged
+    shown = {str(m) for m in get_messages(response.wsgi_request)}
+    assert f"{authorized_payment.external_id}: captured." in shown
+    (refusal,) = [text for text in shown if text.startswith(f"{captured_payment.external_id}: ")]
+    assert refusal != f"{captured_payment.external_id}: captured."
+    rows = {row.resource_id: row for row in AuditLog.objects.filter(action="admin.payment.capture")}
+    assert rows[str(authorized_payment.pk)].status_code == 200
+    assert rows[str(captured_payment.pk)].status_code == 409
+    assert rows[str(captured_payment.pk)].response_data["error"]
+
+
+@pytest.mark.django_db
 def test_payment_search_finds_by_customer_email_and_last_four(staff_client, captured_payment):
     client = staff_client("support")
     for term in ("jane@example.com", "1111", captured_payment.external_id, str(captured_payment.pk), "cust_42"):
