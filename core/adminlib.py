@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import quote
 from django.core.exceptions import ImproperlyConfigured
@@ -30,6 +30,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from .errors import EasyPayError
 from .money import format_money
 
 # -- display helpers --------------------------------------------------------------------------------
@@ -195,10 +196,6 @@ def admin_action_each(modeladmin, request, objects: Iterable[Any], *, verb: str,
     """Run a staff action's service on each selected object (``run(obj)`` returns it updated): a
     refusal (``EasyPayError``) is audited and shown as that object's error and the others go on;
     each success is audited with the status it reached and shown."""
-    from django.contrib import messages
-
-    from .errors import EasyPayError
-
     for obj in objects:
         try:
             updated = run(obj)
