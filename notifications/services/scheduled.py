@@ -132,30 +132,13 @@ def webhook_failure_alerts_queue(*, now=None) -> int:
         recipient = prefs.alert_email or merchant.email
         if not prefs.webhook_endpoint_failing or not recipient:
             continue
-        failed_count = EventDelivery.objects.filter(endpoint=endpoint, created_at__gte=since - window).exclude(
-            status="succeeded"
-        )
-        first = failed_count.order_by("created_at").values_list("created_at", flat=True).first()
-        context = {
-            "endpoint_id": str(endpoint.pk),
-            "endpoint_url": endpoint.url,
-            "failed_deliveries": failed_count.count(),
-            "first_failed_at": first.isoformat() if first else None,
-            "hours": settings.NOTIFICATION_WEBHOOK_FAILING_HOURS,
-        }
         with transaction.atomic():
             # Once a day is a rolling day, not a calendar date: the job runs hourly, and a key on the
             # date alone alerted at 23:40 and again at 00:40. The lock on the endpoint makes two runs
-            # at once (a beat restarted mid-run) decide one after the other.
+            # at once (a beat restarted mid-run) decide one after the other; an endpoint alerted about
+            # lately costs this one query, not the queries of the alert's text.
             WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
-            if Notification.objects.filter(
-                merchant_id=endpoint.merchant_id,
-                kind=Kind.WEBHOOK_ENDPOINT_FAILING,
-                object_type="webhook_endpoint",
-                object_id=str(endpoint.pk),
-                resent_from__isnull=True,
-                created_at__gt=now - ALERT_AGAIN_AFTER,
-            ).exists():
+            if _endpoint_alerted_since(endpoint, since=now - ALERT_AGAIN_AFTER):
                 continue
             if notification_queue(
                 merchant_id=endpoint.merchant_id,
@@ -165,7 +148,34 @@ def webhook_failure_alerts_queue(*, now=None) -> int:
                 object_type="webhook_endpoint",
                 object_id=str(endpoint.pk),
                 dedupe_key=f"endpoint:{endpoint.pk}:{now.date().isoformat()}",
-                context=context,
+                context=_endpoint_failing_context(endpoint, since=since - window),
             ):
                 queued += 1
     return queued
+
+
+def _endpoint_alerted_since(endpoint, *, since) -> bool:
+    """Whether the merchant was alerted about ``endpoint`` after ``since`` (a resend does not count)."""
+    return Notification.objects.filter(
+        merchant_id=endpoint.merchant_id,
+        kind=Kind.WEBHOOK_ENDPOINT_FAILING,
+        object_type="webhook_endpoint",
+        object_id=str(endpoint.pk),
+        resent_from__isnull=True,
+        created_at__gt=since,
+    ).exists()
+
+
+def _endpoint_failing_context(endpoint, *, since) -> dict:
+    """What the alert tells: the endpoint, its deliveries not succeeded since ``since`` and the first."""
+    from webhooks.models import EventDelivery
+
+    failed = EventDelivery.objects.filter(endpoint=endpoint, created_at__gte=since).exclude(status="succeeded")
+    first = failed.order_by("created_at").values_list("created_at", flat=True).first()
+    return {
+        "endpoint_id": str(endpoint.pk),
+        "endpoint_url": endpoint.url,
+        "failed_deliveries": failed.count(),
+        "first_failed_at": first.isoformat() if first else None,
+        "hours": settings.NOTIFICATION_WEBHOOK_FAILING_HOURS,
+    }

@@ -44,9 +44,9 @@ def describe(value) -> str:
     if isinstance(sched, crontab):
         fields = (sched._orig_minute, sched._orig_hour, sched._orig_day_of_month, sched._orig_month_of_year)
         return "cron " + " ".join(str(f) for f in (*fields, sched._orig_day_of_week)) + " (UTC)"
-    seconds = sched.run_every.total_seconds() if hasattr(sched, "run_every") else None
-    if seconds is None:
+    if not hasattr(sched, "run_every"):  # another kind of schedule (solar, ...): Celery's own words
         return str(sched)
+    seconds = sched.run_every.total_seconds()
     for unit, size in (("h", 3600), ("min", 60)):
         if seconds >= size and seconds % size == 0:
             return f"every {int(seconds // size)} {unit}"
